@@ -1,0 +1,6 @@
+//! vaultfs-formats: disk-image containers, partition tables and filesystems
+//! read through positional byte sources.
+//!
+//! This crate knows nothing of the vault: everything it reads arrives as a
+//! byte source, so the same parsers serve files in a snapshot, local image
+//! files and partitions inside either.

@@ -1,0 +1,19 @@
+//! Serde helpers for the standard base64 fields of restic's JSON (key files,
+//! extended attribute values).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Deserializer, Serializer};
+
+/// Serializes bytes as standard base64.
+pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&STANDARD.encode(v))
+}
+
+/// Parses standard base64 into bytes.
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    STANDARD
+        .decode(s.as_bytes())
+        .map_err(serde::de::Error::custom)
+}

@@ -1,0 +1,140 @@
+//! Storage of repository files: the narrow `Backend` trait and its
+//! implementations (`local` directory, `mem` for tests).
+//!
+//! A backend stores opaque, already encrypted files by type and name; it knows
+//! nothing of keys, packs or JSON. Writes are atomic: a reader never sees a
+//! half-written file under its final name.
+
+pub mod local;
+pub mod mem;
+
+use std::io;
+
+pub use local::LocalBackend;
+pub use mem::MemBackend;
+
+/// The kinds of file a repository holds, one directory each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileType {
+    /// The single `config` file.
+    Config,
+    /// `keys/`: password-protected copies of the master key.
+    Key,
+    /// `snapshots/`.
+    Snapshot,
+    /// `index/`.
+    Index,
+    /// `data/xx/`: pack files.
+    Pack,
+    /// `locks/`.
+    Lock,
+}
+
+impl FileType {
+    /// Every type that lives in a directory (all but `Config`).
+    pub const DIRS: [FileType; 5] = [
+        FileType::Key,
+        FileType::Snapshot,
+        FileType::Index,
+        FileType::Pack,
+        FileType::Lock,
+    ];
+
+    /// The directory name inside the repository.
+    pub fn dir(self) -> &'static str {
+        match self {
+            FileType::Config => "",
+            FileType::Key => "keys",
+            FileType::Snapshot => "snapshots",
+            FileType::Index => "index",
+            FileType::Pack => "data",
+            FileType::Lock => "locks",
+        }
+    }
+}
+
+/// A stored file listed by `Backend::list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// The file's name (the hex id for all types but `Config`).
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Where repository files live.
+///
+/// Contract: `write` is atomic and durable when it returns; `read_at` of a
+/// range past the end of the file is an error (`UnexpectedEof`), never a
+/// silently short result; a missing file is `io::ErrorKind::NotFound`.
+pub trait Backend: Send + Sync {
+    /// A human-readable location (the directory path, `mem:`, a URL).
+    fn location(&self) -> String;
+    /// Creates the empty layout; fails if a `config` already exists.
+    fn create(&self) -> io::Result<()>;
+    /// Lists the files of one type (`Config` lists `config` if present).
+    fn list(&self, t: FileType) -> io::Result<Vec<FileInfo>>;
+    /// Reads a whole file.
+    fn read(&self, t: FileType, name: &str) -> io::Result<Vec<u8>>;
+    /// Reads exactly `len` bytes at `offset`.
+    fn read_at(&self, t: FileType, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// The size of a file.
+    fn size(&self, t: FileType, name: &str) -> io::Result<u64>;
+    /// Stores a file atomically (temporary name, fsync, rename).
+    fn write(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, t: FileType, name: &str) -> io::Result<()>;
+}
+
+#[cfg(test)]
+pub(crate) mod conformance {
+    //! The behaviour every backend must show; each implementation's tests
+    //! call `run`.
+    use super::*;
+
+    pub(crate) fn run(b: &dyn Backend) {
+        b.create().expect("create");
+        let name = "ab".repeat(32);
+        b.write(FileType::Pack, &name, b"hello world")
+            .expect("write");
+        assert_eq!(b.read(FileType::Pack, &name).expect("read"), b"hello world");
+        assert_eq!(
+            b.read_at(FileType::Pack, &name, 6, 5).expect("read_at"),
+            b"world"
+        );
+        assert_eq!(
+            b.read_at(FileType::Pack, &name, 6, 6)
+                .map_err(|e| e.kind())
+                .err(),
+            Some(io::ErrorKind::UnexpectedEof)
+        );
+        assert_eq!(b.size(FileType::Pack, &name).expect("size"), 11);
+        let list = b.list(FileType::Pack).expect("list");
+        assert_eq!(
+            list,
+            vec![FileInfo {
+                name: name.clone(),
+                size: 11
+            }]
+        );
+        assert!(b.list(FileType::Index).expect("list").is_empty());
+        b.write(FileType::Pack, &name, b"replaced")
+            .expect("overwrite");
+        assert_eq!(b.read(FileType::Pack, &name).expect("read"), b"replaced");
+        b.remove(FileType::Pack, &name).expect("remove");
+        assert_eq!(
+            b.read(FileType::Pack, &name).map_err(|e| e.kind()).err(),
+            Some(io::ErrorKind::NotFound)
+        );
+        b.write(FileType::Config, "config", b"cfg").expect("config");
+        assert_eq!(
+            b.read(FileType::Config, "config").expect("read cfg"),
+            b"cfg"
+        );
+        assert_eq!(b.list(FileType::Config).expect("list cfg").len(), 1);
+        assert!(
+            b.create().is_err(),
+            "create over an existing config must fail"
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! A repository in a local directory, laid out as restic's "default layout":
+//! `config`, `keys/`, `snapshots/`, `index/`, `locks/`, `data/xx/<id>`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+
+use super::{Backend, FileInfo, FileType};
+
+/// A repository directory on a local filesystem.
+pub struct LocalBackend {
+    root: PathBuf,
+}
+
+impl LocalBackend {
+    /// A backend rooted at `root` (which need not exist yet).
+    pub fn new(root: impl Into<PathBuf>) -> LocalBackend {
+        LocalBackend { root: root.into() }
+    }
+
+    /// The repository directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir_of(&self, t: FileType, name: &str) -> PathBuf {
+        match t {
+            FileType::Config => self.root.clone(),
+            FileType::Pack => self.root.join("data").join(name.get(..2).unwrap_or("00")),
+            _ => self.root.join(t.dir()),
+        }
+    }
+
+    fn path(&self, t: FileType, name: &str) -> PathBuf {
+        self.dir_of(t, name).join(name)
+    }
+}
+
+fn with_path(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+fn list_dir(dir: &Path, out: &mut Vec<FileInfo>) -> io::Result<()> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(with_path(e, dir)),
+    };
+    for entry in rd {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Temporary files of interrupted writes are not part of the repository.
+        if name.starts_with('.') || name.contains("-tmp-") {
+            continue;
+        }
+        let md = entry.metadata()?;
+        if md.is_file() {
+            out.push(FileInfo {
+                name,
+                size: md.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Backend for LocalBackend {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn create(&self) -> io::Result<()> {
+        let config = self.root.join("config");
+        if config.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: a repository already exists here", self.root.display()),
+            ));
+        }
+        fs::create_dir_all(&self.root).map_err(|e| with_path(e, &self.root))?;
+        for t in FileType::DIRS {
+            fs::create_dir_all(self.root.join(t.dir()))?;
+        }
+        for i in 0..=255u8 {
+            fs::create_dir_all(self.root.join("data").join(format!("{i:02x}")))?;
+        }
+        Ok(())
+    }
+
+    fn list(&self, t: FileType) -> io::Result<Vec<FileInfo>> {
+        let mut out = Vec::new();
+        match t {
+            FileType::Config => {
+                if let Ok(md) = fs::metadata(self.root.join("config")) {
+                    out.push(FileInfo {
+                        name: "config".into(),
+                        size: md.len(),
+                    });
+                }
+            }
+            FileType::Pack => {
+                let data = self.root.join("data");
+                let rd = match fs::read_dir(&data) {
+                    Ok(rd) => rd,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+                    Err(e) => return Err(with_path(e, &data)),
+                };
+                for sub in rd {
+                    let sub = sub?;
+                    if sub.file_type()?.is_dir() {
+                        list_dir(&sub.path(), &mut out)?;
+                    }
+                }
+            }
+            _ => list_dir(&self.root.join(t.dir()), &mut out)?,
+        }
+        Ok(out)
+    }
+
+    fn read(&self, t: FileType, name: &str) -> io::Result<Vec<u8>> {
+        let p = self.path(t, name);
+        fs::read(&p).map_err(|e| with_path(e, &p))
+    }
+
+    fn read_at(&self, t: FileType, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let p = self.path(t, name);
+        let f = File::open(&p).map_err(|e| with_path(e, &p))?;
+        let mut buf = vec![0u8; len];
+        f.read_exact_at(&mut buf, offset).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("{}: reading {len} bytes at {offset}: {e}", p.display()),
+            )
+        })?;
+        Ok(buf)
+    }
+
+    fn size(&self, t: FileType, name: &str) -> io::Result<u64> {
+        let p = self.path(t, name);
+        fs::metadata(&p)
+            .map(|m| m.len())
+            .map_err(|e| with_path(e, &p))
+    }
+
+    fn write(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()> {
+        let dir = self.dir_of(t, name);
+        let final_path = dir.join(name);
+        let tmp = dir.join(format!(
+            ".{name}-tmp-{:016x}",
+            rand::thread_rng().next_u64()
+        ));
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            // Stored files never change; read-only guards against accidents.
+            f.set_permissions(fs::Permissions::from_mode(0o400))?;
+            drop(f);
+            fs::rename(&tmp, &final_path)?;
+            File::open(&dir)?.sync_all()
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map_err(|e| with_path(e, &final_path))
+    }
+
+    fn remove(&self, t: FileType, name: &str) -> io::Result<()> {
+        let p = self.path(t, name);
+        fs::remove_file(&p).map_err(|e| with_path(e, &p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn conformance() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = super::LocalBackend::new(dir.path().join("repo"));
+        super::super::conformance::run(&b);
+        // No temporary files are left behind.
+        let stray: Vec<_> = walk(dir.path())
+            .into_iter()
+            .filter(|p| p.contains("-tmp-"))
+            .collect();
+        assert!(stray.is_empty(), "{stray:?}");
+    }
+
+    fn walk(p: &std::path::Path) -> Vec<String> {
+        let mut out = vec![];
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            out.push(e.path().display().to_string());
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,238 @@
+//! The write path for blobs: deduplicate, compress, encrypt, collect into
+//! packs (data and tree blobs in separate packs, as format v2 demands), write
+//! full packs on a background thread, and index them.
+//!
+//! `save` is called from many worker threads at once; the only shared lock
+//! is held for the copy of an already encrypted blob into its pack.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
+use super::index::IndexFile;
+use super::pack::{BlobType, PackBuilder};
+use super::{Compression, Repository};
+use crate::backend::FileType;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::snapshot::Tree;
+
+/// Packs are written once they reach this size (restic's default).
+pub const PACK_SIZE: usize = 16 << 20;
+/// An index file is written once it describes this many blobs.
+const INDEX_BLOBS: usize = 50_000;
+const SHARDS: usize = 64;
+
+/// What a saver added to the repository.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SaverStats {
+    /// New data blobs.
+    pub data_blobs: u64,
+    /// New tree blobs.
+    pub tree_blobs: u64,
+    /// Plaintext bytes of new blobs.
+    pub data_added: u64,
+    /// Bytes of new blobs as stored (compressed, encrypted).
+    pub data_added_packed: u64,
+    /// Pack files written.
+    pub packs: u64,
+}
+
+/// Saves blobs into new packs.
+pub struct BlobSaver {
+    repo: Arc<Repository>,
+    claimed: Vec<Mutex<HashSet<(BlobType, Id)>>>,
+    data: Mutex<PackBuilder>,
+    tree: Mutex<PackBuilder>,
+    tx: Option<Sender<PackBuilder>>,
+    writer: Option<JoinHandle<Result<IndexFile>>>,
+    data_blobs: AtomicU64,
+    tree_blobs: AtomicU64,
+    data_added: AtomicU64,
+    data_added_packed: AtomicU64,
+    packs: Arc<AtomicU64>,
+}
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+}
+
+/// Compresses with a per-thread zstd context; `None` if compression does
+/// not make the data smaller.
+fn compress(level: i32, plain: &[u8]) -> Result<Option<Vec<u8>>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.as_ref().is_none_or(|(l, _)| *l != level) {
+            let comp = zstd::bulk::Compressor::new(level).map_err(|e| Error::io("zstd", e))?;
+            *c = Some((level, comp));
+        }
+        let Some((_, comp)) = c.as_mut() else {
+            return Ok(None);
+        };
+        let out = comp
+            .compress(plain)
+            .map_err(|e| Error::io("zstd compress", e))?;
+        Ok((out.len() < plain.len()).then_some(out))
+    })
+}
+
+impl BlobSaver {
+    /// A saver writing into `repo`.
+    pub fn new(repo: Arc<Repository>) -> BlobSaver {
+        let (tx, rx) = crossbeam_channel::bounded::<PackBuilder>(2);
+        let packs = Arc::new(AtomicU64::new(0));
+        let writer = {
+            let repo = repo.clone();
+            let packs = packs.clone();
+            std::thread::Builder::new()
+                .name("pack-writer".into())
+                .spawn(move || write_packs(&repo, &rx, &packs))
+                .ok()
+        };
+        BlobSaver {
+            repo,
+            claimed: (0..SHARDS).map(|_| Mutex::new(HashSet::new())).collect(),
+            data: Mutex::new(PackBuilder::with_capacity(PACK_SIZE + (1 << 20))),
+            tree: Mutex::new(PackBuilder::default()),
+            tx: Some(tx),
+            writer,
+            data_blobs: AtomicU64::new(0),
+            tree_blobs: AtomicU64::new(0),
+            data_added: AtomicU64::new(0),
+            data_added_packed: AtomicU64::new(0),
+            packs,
+        }
+    }
+
+    /// The repository written to.
+    pub fn repo(&self) -> &Arc<Repository> {
+        &self.repo
+    }
+
+    /// Is the blob stored already, or being stored by this saver?
+    pub fn known(&self, t: BlobType, id: &Id) -> bool {
+        self.repo.has_blob(t, id)
+            || self.claimed[id.0[0] as usize % SHARDS]
+                .lock()
+                .contains(&(t, *id))
+    }
+
+    /// Stores a blob unless the repository has it; returns whether it was new.
+    pub fn save(&self, t: BlobType, id: Id, plain: &[u8]) -> Result<bool> {
+        if self.repo.has_blob(t, &id)
+            || !self.claimed[id.0[0] as usize % SHARDS]
+                .lock()
+                .insert((t, id))
+        {
+            return Ok(false);
+        }
+        let (payload, uncompressed) = match self.repo.compression() {
+            Compression::Off => (None, None),
+            Compression::Level(l) => match compress(l, plain)? {
+                Some(c) => (Some(c), Some(plain.len() as u32)),
+                None => (None, None),
+            },
+        };
+        let enc = self.repo.key().encrypt(payload.as_deref().unwrap_or(plain));
+        let full = {
+            let mut pb = match t {
+                BlobType::Data => self.data.lock(),
+                BlobType::Tree => self.tree.lock(),
+            };
+            pb.add(t, id, &enc, uncompressed);
+            (pb.len() >= PACK_SIZE).then(|| std::mem::take(&mut *pb))
+        };
+        match t {
+            BlobType::Data => &self.data_blobs,
+            BlobType::Tree => &self.tree_blobs,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        self.data_added
+            .fetch_add(plain.len() as u64, Ordering::Relaxed);
+        self.data_added_packed
+            .fetch_add(enc.len() as u64, Ordering::Relaxed);
+        if let Some(pb) = full {
+            self.send(pb)?;
+        }
+        Ok(true)
+    }
+
+    /// Encodes and stores a tree; returns its id.
+    pub fn save_tree(&self, tree: Tree) -> Result<Id> {
+        let bytes = tree.encode();
+        let id = Id::hash(&bytes);
+        self.save(BlobType::Tree, id, &bytes)?;
+        Ok(id)
+    }
+
+    fn send(&self, pb: PackBuilder) -> Result<()> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::new(crate::ErrorKind::Io, "pack writer closed"))?;
+        if tx.send(pb).is_err() {
+            return Err(Error::new(
+                crate::ErrorKind::Io,
+                "pack writer stopped (see the error it reported)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes the remaining packs and the index; returns what was added.
+    pub fn finish(mut self) -> Result<SaverStats> {
+        for pb in [
+            std::mem::take(&mut *self.data.lock()),
+            std::mem::take(&mut *self.tree.lock()),
+        ] {
+            if !pb.is_empty() {
+                self.send(pb)?;
+            }
+        }
+        drop(self.tx.take());
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| Error::new(crate::ErrorKind::Io, "no pack writer"))?;
+        let pending = writer
+            .join()
+            .map_err(|_| Error::new(crate::ErrorKind::Io, "pack writer panicked"))??;
+        if !pending.packs.is_empty() {
+            self.repo.save_unpacked(FileType::Index, &pending)?;
+        }
+        Ok(SaverStats {
+            data_blobs: self.data_blobs.load(Ordering::Relaxed),
+            tree_blobs: self.tree_blobs.load(Ordering::Relaxed),
+            data_added: self.data_added.load(Ordering::Relaxed),
+            data_added_packed: self.data_added_packed.load(Ordering::Relaxed),
+            packs: self.packs.load(Ordering::Relaxed),
+        })
+    }
+}
+
+fn write_packs(
+    repo: &Repository,
+    rx: &Receiver<PackBuilder>,
+    packs: &AtomicU64,
+) -> Result<IndexFile> {
+    let mut pending = IndexFile::default();
+    for pb in rx.iter() {
+        let (bytes, id, blobs) = pb.finish(repo.key());
+        repo.backend()
+            .write(FileType::Pack, &id.to_hex(), &bytes)
+            .map_err(|e| Error::io(format!("writing pack {}", id.short()), e))?;
+        drop(bytes);
+        repo.index_pack(id, &blobs);
+        pending.add_pack(id, &blobs);
+        packs.fetch_add(1, Ordering::Relaxed);
+        if pending.blob_count() >= INDEX_BLOBS {
+            repo.save_unpacked(FileType::Index, &std::mem::take(&mut pending))?;
+        }
+    }
+    Ok(pending)
+}
