@@ -25,6 +25,7 @@ pub mod backend;
 pub mod chunker;
 pub mod crypto;
 pub mod error;
+pub mod filter;
 pub mod id;
 pub mod parallel;
 pub mod repo;
