@@ -9,15 +9,22 @@
 //!
 //! [`BlobSaver`]: crate::repo::saver::BlobSaver
 
+mod build;
+mod meta;
+mod pipeline;
+#[cfg(test)]
+mod tests;
+mod walk;
+
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::error::{Error, ErrorKind, Result};
 use crate::filter::Filter;
 use crate::id::Id;
-use crate::repo::Repository;
+
+pub use build::backup;
+pub use walk::SYSTEM_EXCLUDES;
 
 /// Which snapshot to compare with for change detection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -120,10 +127,4 @@ pub struct BackupSummary {
     pub duration_secs: f64,
     /// Warnings (unreadable files and directories).
     pub warnings: Vec<String>,
-}
-
-/// Runs a backup and writes its snapshot.
-pub fn backup(repo: &Arc<Repository>, opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupSummary> {
-    let _ = (repo, opts, progress);
-    Err(Error::new(ErrorKind::Unsupported, "backup is being written"))
 }

@@ -27,21 +27,32 @@ impl Matcher {
         let mut b = GlobSetBuilder::new();
         for g in globs {
             let g = g.trim_end_matches('/');
-            let anchored = if g.starts_with('/') { g.to_owned() } else { format!("**/{g}") };
+            let anchored = if g.starts_with('/') {
+                g.to_owned()
+            } else {
+                format!("**/{g}")
+            };
             for pat in [anchored.clone(), format!("{anchored}/**")] {
                 let glob = GlobBuilder::new(&pat)
                     .literal_separator(true)
                     .backslash_escape(true)
                     .build()
-                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid glob {g:?}: {e}")))?;
+                    .map_err(|e| {
+                        Error::new(ErrorKind::InvalidInput, format!("invalid glob {g:?}: {e}"))
+                    })?;
                 b.add(glob);
             }
         }
-        let globs_set =
-            b.build().map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid globs: {e}")))?;
+        let globs_set = b
+            .build()
+            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid globs: {e}")))?;
         let regexes_set = RegexSet::new(regexes)
             .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid regex: {e}")))?;
-        Ok(Matcher { globs: globs_set, regexes: regexes_set, empty: globs.is_empty() && regexes.is_empty() })
+        Ok(Matcher {
+            globs: globs_set,
+            regexes: regexes_set,
+            empty: globs.is_empty() && regexes.is_empty(),
+        })
     }
 
     /// True if no pattern was given.
@@ -70,8 +81,15 @@ impl Filter {
 
     /// A filter that passes everything.
     pub fn all() -> Filter {
-        let none = Matcher { globs: GlobSet::empty(), regexes: RegexSet::empty(), empty: true };
-        Filter { include: none.clone(), exclude: none }
+        let none = Matcher {
+            globs: GlobSet::empty(),
+            regexes: RegexSet::empty(),
+            empty: true,
+        };
+        Filter {
+            include: none.clone(),
+            exclude: none,
+        }
     }
 
     /// Is the path excluded (it, or a directory above it, matches an exclude)?

@@ -15,13 +15,10 @@ pub fn workers() -> usize {
 
 /// Applies `f` to every item on up to [`workers`] threads (at least 4, as
 /// most uses wait on I/O); results keep input order; the first error wins.
-pub fn map<T: Sync, R: Send, E: Send>(
+pub fn map<T: Send + Sync, R: Send, E: Send>(
     items: Vec<T>,
     f: impl Fn(T) -> Result<R, E> + Sync,
-) -> Result<Vec<R>, E>
-where
-    T: Send,
-{
+) -> Result<Vec<R>, E> {
     let n = items.len();
     let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
     let results: Vec<Mutex<Option<Result<R, E>>>> = (0..n).map(|_| Mutex::new(None)).collect();

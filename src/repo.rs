@@ -71,6 +71,7 @@ pub struct Repository {
     key_name: String,
     config: Config,
     index: RwLock<Index>,
+    index_loaded: std::sync::atomic::AtomicBool,
     cache: BlobCache,
     compression: Compression,
 }
@@ -134,6 +135,7 @@ impl Repository {
             key_name,
             config,
             index: RwLock::new(Index::new()),
+            index_loaded: std::sync::atomic::AtomicBool::new(false),
             cache: BlobCache::new(64 << 20),
             compression: Compression::AUTO,
         }
@@ -318,7 +320,17 @@ impl Repository {
         for f in &files {
             idx.add_file(f);
         }
+        self.index_loaded
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Loads the index unless that was done already.
+    pub fn ensure_index(&self) -> Result<()> {
+        if self.index_loaded.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.load_index()
     }
 
     /// The in-memory index.

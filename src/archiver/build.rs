@@ -1,0 +1,250 @@
+//! Runs a backup end to end: choose the parent, run the walk and the content
+//! pipeline, write the trees bottom-up, then the snapshot.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Local;
+
+use super::pipeline::{self, FileContent, Shared};
+use super::walk::{Child, DirBuild, Walker};
+use super::{BackupOptions, BackupSummary, ParentChoice, Progress};
+use crate::backend::FileType;
+use crate::chunker::ChunkerParams;
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::{Id, TreeId};
+use crate::repo::Repository;
+use crate::repo::saver::BlobSaver;
+use crate::snapshot::select::SnapshotFilter;
+use crate::snapshot::{Node, Snapshot, SnapshotSummary, Tree, find_snapshot};
+
+/// Makes `p` absolute and removes `.` and `..` without following symlinks
+/// (a backup of `dir/link` stores the link, as the user named it).
+pub fn clean_path(p: &Path) -> Result<PathBuf> {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io("current directory", e))?
+            .join(p)
+    };
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::Normal(s) => out.push(s),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn choose_parent(
+    repo: &Repository,
+    opts: &BackupOptions,
+    host: &str,
+    paths: &[String],
+) -> Result<Option<(Id, Snapshot)>> {
+    match &opts.parent {
+        ParentChoice::None => Ok(None),
+        ParentChoice::Snapshot(sel) => {
+            find_snapshot(repo, sel, &SnapshotFilter::default()).map(Some)
+        }
+        ParentChoice::Auto => {
+            let filter = SnapshotFilter {
+                hosts: vec![host.to_owned()],
+                tags: Vec::new(),
+                paths: paths.to_vec(),
+            };
+            match find_snapshot(repo, "latest", &filter) {
+                Ok(p) => Ok(Some(p)),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// Runs a backup and writes its snapshot. Unreadable files and directories
+/// are skipped with a warning (listed in the summary); repository errors
+/// abort the backup and no snapshot is written.
+pub fn backup(
+    repo: &Arc<Repository>,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupSummary> {
+    let started = Instant::now();
+    let start_time = Local::now().fixed_offset();
+    if opts.paths.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "nothing to back up: no paths given",
+        ));
+    }
+    let mut roots = opts
+        .paths
+        .iter()
+        .map(|p| clean_path(p))
+        .collect::<Result<Vec<_>>>()?;
+    roots.sort();
+    roots.dedup();
+    // A path below another one is already covered by it.
+    let roots: Vec<PathBuf> = roots
+        .iter()
+        .filter(|r| !roots.iter().any(|o| o != *r && r.starts_with(o)))
+        .cloned()
+        .collect();
+    for r in &roots {
+        if let Err(e) = std::fs::symlink_metadata(r) {
+            return Err(Error::io(r.display(), e).context("backup path"));
+        }
+    }
+    let paths: Vec<String> = roots
+        .iter()
+        .map(|r| r.to_string_lossy().into_owned())
+        .collect();
+    let host = opts.host.clone().unwrap_or_else(crate::sys::hostname);
+
+    let _lock = crate::repo::lock::acquire(repo, false)?;
+    repo.ensure_index()?;
+    let parent = choose_parent(repo, opts, &host, &paths)?;
+    let saver = BlobSaver::new(repo.clone());
+    let params = ChunkerParams::new(repo.config().polynomial().unwrap_or(0));
+    let shared = Shared::new(&saver, &params, progress);
+
+    let (job_tx, job_rx) = crossbeam_channel::bounded(1024);
+    let workers = crate::parallel::workers();
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded(workers * 2);
+    let (out_tx, out_rx) = crossbeam_channel::unbounded();
+    let (root, mut walker_summary, mut warnings) = std::thread::scope(|s| {
+        for _ in 0..2 {
+            let (jobs, chunks, out) = (job_rx.clone(), chunk_tx.clone(), out_tx.clone());
+            let sh = &shared;
+            s.spawn(move || pipeline::reader(sh, jobs, chunks, out));
+        }
+        for _ in 0..workers {
+            let (chunks, out) = (chunk_rx.clone(), out_tx.clone());
+            let sh = &shared;
+            s.spawn(move || pipeline::worker(sh, chunks, out));
+        }
+        drop((chunk_tx, chunk_rx, out_tx, job_rx));
+        let mut walker = Walker::new(repo, opts, &shared, job_tx, roots.clone());
+        let root = walker.walk_roots(parent.as_ref().map(|(_, p)| p.tree));
+        (root, walker.summary, walker.warnings)
+    });
+    if let Some(e) = shared.fatal.lock().take() {
+        return Err(e);
+    }
+    let mut contents = pipeline::assemble(out_rx);
+    let mut tb = TreeBuilder {
+        saver: &saver,
+        contents: &mut contents,
+        summary: &mut walker_summary,
+        warnings: &mut warnings,
+    };
+    let tree = tb.build(root)?;
+    let stats = saver.finish()?;
+
+    let mut s = walker_summary;
+    s.data_blobs = stats.data_blobs;
+    s.tree_blobs = stats.tree_blobs;
+    s.data_added = stats.data_added;
+    s.data_added_packed = stats.data_added_packed;
+    s.total_files_processed = s.files_new + s.files_changed + s.files_unmodified;
+    s.parent = parent.as_ref().map(|(id, _)| *id);
+    let (uid, gid) = crate::sys::uid_gid();
+    let end_time = Local::now().fixed_offset();
+    let snap = Snapshot {
+        time: start_time,
+        parent: s.parent,
+        tree,
+        paths,
+        hostname: host,
+        username: crate::sys::username(),
+        uid,
+        gid,
+        excludes: opts.excludes.clone(),
+        tags: opts.tags.clone(),
+        original: None,
+        program_version: Some(format!("vaultfs {}", env!("CARGO_PKG_VERSION"))),
+        summary: Some(SnapshotSummary {
+            backup_start: start_time,
+            backup_end: end_time,
+            files_new: s.files_new,
+            files_changed: s.files_changed,
+            files_unmodified: s.files_unmodified,
+            dirs_new: s.dirs_new,
+            dirs_changed: s.dirs_changed,
+            dirs_unmodified: s.dirs_unmodified,
+            data_blobs: s.data_blobs,
+            tree_blobs: s.tree_blobs,
+            data_added: s.data_added,
+            data_added_packed: s.data_added_packed,
+            total_files_processed: s.total_files_processed,
+            total_bytes_processed: s.total_bytes_processed,
+        }),
+    };
+    s.snapshot_id = repo.save_unpacked(FileType::Snapshot, &snap)?;
+    s.duration_secs = started.elapsed().as_secs_f64();
+    s.warnings = warnings;
+    Ok(s)
+}
+
+struct TreeBuilder<'a> {
+    saver: &'a BlobSaver,
+    contents: &'a mut HashMap<usize, FileContent>,
+    summary: &'a mut BackupSummary,
+    warnings: &'a mut Vec<String>,
+}
+
+impl TreeBuilder<'_> {
+    /// Writes the trees of `dir` and below; returns the id of `dir`'s tree.
+    fn build(&mut self, dir: DirBuild) -> Result<TreeId> {
+        let mut nodes: Vec<Node> = Vec::with_capacity(dir.children.len());
+        for child in dir.children {
+            match child {
+                Child::Dir(sub) => {
+                    let parent_subtree = sub.parent.as_ref().and_then(|p| p.subtree);
+                    let had_parent = sub.parent.as_ref().is_some_and(|p| p.is_dir());
+                    let mut node = sub.node.clone();
+                    let id = self.build(*sub)?;
+                    match (had_parent, parent_subtree == Some(id)) {
+                        (false, _) => self.summary.dirs_new += 1,
+                        (true, true) => self.summary.dirs_unmodified += 1,
+                        (true, false) => self.summary.dirs_changed += 1,
+                    }
+                    node.subtree = Some(id);
+                    nodes.push(node);
+                }
+                Child::File { mut node, job } => {
+                    if let Some(job) = job {
+                        match self.contents.get(&job) {
+                            Some(FileContent::Stored { ids, bytes }) => {
+                                node.content = Some(ids.clone());
+                                node.size = *bytes;
+                            }
+                            Some(FileContent::Failed(msg)) => {
+                                self.warnings.push(msg.clone());
+                                continue;
+                            }
+                            None => {
+                                self.warnings.push(format!("{}: not read", node.name));
+                                continue;
+                            }
+                        }
+                    } else if node.content.is_none() {
+                        node.content = Some(Vec::new());
+                    }
+                    self.summary.total_bytes_processed += node.size;
+                    nodes.push(node);
+                }
+                Child::Other(node) => nodes.push(node),
+            }
+        }
+        self.saver.save_tree(Tree { nodes })
+    }
+}
