@@ -175,11 +175,11 @@ impl<'a> Walker<'a> {
                     }
                 };
                 let (node, _) = node_from(&path, name, &md, &self.offset);
-                dir.children.push(Child::Dir(DirBuild {
+                dir.children.push(Child::Dir(Box::new(DirBuild {
                     node,
                     parent: pnode,
                     children: Vec::new(),
-                }));
+                })));
                 dir.children.len() - 1
             }
         };
@@ -255,11 +255,11 @@ impl<'a> Walker<'a> {
                 if !included && children.is_empty() {
                     return None;
                 }
-                Some(Child::Dir(DirBuild {
+                Some(Child::Dir(Box::new(DirBuild {
                     node,
                     parent: parent.cloned(),
                     children,
-                }))
+                })))
             }
             NodeType::File if included => {
                 self.shared.progress.scanned(1, node.size);
