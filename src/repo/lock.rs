@@ -137,17 +137,10 @@ pub fn acquire(repo: &Arc<Repository>, exclusive: bool) -> Result<LockGuard> {
     let thread = std::thread::Builder::new()
         .name("lock-refresh".into())
         .spawn(move || {
-            loop {
-                match rx.recv_timeout(REFRESH_EVERY) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if let Ok(new) =
-                            repo.save_unpacked(FileType::Lock, &LockFile::new(exclusive))
-                        {
-                            let _ = repo.backend().remove(FileType::Lock, &current.to_hex());
-                            current = new;
-                        }
-                    }
-                    _ => break,
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(REFRESH_EVERY) {
+                if let Ok(new) = repo.save_unpacked(FileType::Lock, &LockFile::new(exclusive)) {
+                    let _ = repo.backend().remove(FileType::Lock, &current.to_hex());
+                    current = new;
                 }
             }
             let _ = repo.backend().remove(FileType::Lock, &current.to_hex());
