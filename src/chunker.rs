@@ -76,70 +76,134 @@ impl ChunkerParams {
     }
 }
 
-/// Splits a stream into chunks.
+/// Bytes read from the source per `read` call.
+const READ_BLOCK: usize = 1 << 20;
+
+/// Splits a stream into chunks, reading straight into the chunk being
+/// built: no look-ahead buffer, so memory per stream is one chunk, and
+/// each byte is copied once (into its chunk) except the tail of the read
+/// block that follows a cut.
+///
+/// The cut points are exactly those of `fastcdc::v2020::cut_gear` over the
+/// same bytes (a test holds it to that); the scan is merely resumable.
 pub struct Chunker<'p, R> {
     params: &'p ChunkerParams,
     reader: R,
-    buf: Vec<u8>,
-    pos: usize,
+    chunk: Vec<u8>,
+    /// Next byte-pair index to hash (pairs `2i, 2i+1`).
+    pair: usize,
+    hash: u64,
     eof: bool,
+    spare: Vec<Vec<u8>>,
 }
 
 impl<'p, R: Read> Chunker<'p, R> {
+    /// Offers a used chunk buffer for reuse, sparing an allocation (and the
+    /// page faults of fresh memory) per chunk.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < 2 {
+            self.spare.push(buf);
+        }
+    }
+
     /// A chunker over `reader`.
     pub fn new(params: &'p ChunkerParams, reader: R) -> Self {
         Chunker {
             params,
             reader,
-            buf: Vec::new(),
-            pos: 0,
+            chunk: Vec::new(),
+            pair: params.min / 2,
+            hash: 0,
             eof: false,
+            spare: Vec::new(),
         }
     }
 
-    fn fill(&mut self) -> io::Result<()> {
-        let want = self.params.max;
-        if self.buf.len() - self.pos >= want || self.eof {
-            return Ok(());
-        }
-        // Move the unconsumed tail to the front, then read until a full
-        // maximal chunk is buffered or the stream ends.
-        self.buf.drain(..self.pos);
-        self.pos = 0;
-        let cap = 2 * want;
-        if self.buf.capacity() < cap {
-            self.buf.reserve_exact(cap - self.buf.len());
-        }
-        while self.buf.len() < want && !self.eof {
-            let len = self.buf.len();
-            self.buf.resize(cap, 0);
-            match self.reader.read(&mut self.buf[len..]) {
-                Ok(0) => {
-                    self.buf.truncate(len);
-                    self.eof = true;
+    fn read_more(&mut self) -> io::Result<()> {
+        let len = self.chunk.len();
+        let want = READ_BLOCK.min(self.params.max.saturating_sub(len)).max(1);
+        self.chunk.resize(len + want, 0);
+        loop {
+            match self.reader.read(&mut self.chunk[len..]) {
+                Ok(n) => {
+                    self.chunk.truncate(len + n);
+                    self.eof = n == 0;
+                    return Ok(());
                 }
-                Ok(n) => self.buf.truncate(len + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.buf.truncate(len),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.buf.truncate(len);
+                    self.chunk.truncate(len);
                     return Err(e);
                 }
             }
         }
-        Ok(())
+    }
+
+    /// Scans the pairs that are available; returns a cut length if found.
+    fn scan(&mut self) -> Option<usize> {
+        let p = self.params;
+        let data = &self.chunk;
+        // Pairs may be hashed while they lie inside the data and below the
+        // maximum size; at the end of the stream `cut_gear` stops at
+        // floor(len / 2) pairs, which is the same bound.
+        let limit = data.len().min(p.max) / 2;
+        let center = p.avg / 2;
+        let (mask_s, mask_l) = (p.mask_s, p.mask_l);
+        let (mask_s_ls, mask_l_ls) = (mask_s << 1, mask_l << 1);
+        let mut hash = self.hash;
+        let mut i = self.pair;
+        while i < limit {
+            let a = i * 2;
+            let (m, m_ls) = if i < center {
+                (mask_s, mask_s_ls)
+            } else {
+                (mask_l, mask_l_ls)
+            };
+            hash = (hash << 2).wrapping_add(p.gear_ls[data[a] as usize]);
+            if hash & m_ls == 0 {
+                return Some(a);
+            }
+            hash = hash.wrapping_add(p.gear[data[a + 1] as usize]);
+            if hash & m == 0 {
+                return Some(a + 1);
+            }
+            i += 1;
+        }
+        self.pair = i;
+        self.hash = hash;
+        None
+    }
+
+    fn emit(&mut self, n: usize) -> Vec<u8> {
+        let mut rest = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(2 * READ_BLOCK));
+        rest.clear();
+        rest.extend_from_slice(&self.chunk[n..]);
+        self.chunk.truncate(n);
+        self.pair = self.params.min / 2;
+        self.hash = 0;
+        std::mem::replace(&mut self.chunk, rest)
     }
 
     /// The next chunk, or `None` at the end of the stream.
     pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
-        self.fill()?;
-        let avail = &self.buf[self.pos..];
-        if avail.is_empty() {
-            return Ok(None);
+        loop {
+            let len = self.chunk.len();
+            if len > self.params.min || (self.eof && len > 0) {
+                if let Some(cut) = self.scan() {
+                    return Ok(Some(self.emit(cut)));
+                }
+                if len >= self.params.max {
+                    return Ok(Some(self.emit(self.params.max)));
+                }
+            }
+            if self.eof {
+                return Ok((!self.chunk.is_empty()).then(|| std::mem::take(&mut self.chunk)));
+            }
+            self.read_more()?;
         }
-        let n = self.params.cut(avail).clamp(1, avail.len());
-        let chunk = avail[..n].to_vec();
-        self.pos += n;
-        Ok(Some(chunk))
     }
 }
 
@@ -174,6 +238,12 @@ mod tests {
         let a = chunks(&p, &data, 1 << 20);
         let b = chunks(&p, &data, 777);
         assert_eq!(a, b);
+        // Same cut points as the crate's one-shot function.
+        let mut rest: &[u8] = &data;
+        for c in &a {
+            assert_eq!(p.cut(rest), c.len());
+            rest = &rest[c.len()..];
+        }
         assert_eq!(a.concat(), data);
         assert!(a.iter().all(|c| c.len() <= 65536));
         assert!(a.len() > 50, "{} chunks", a.len());
@@ -188,5 +258,17 @@ mod tests {
         let q = ChunkerParams::with_sizes(12345, 4096, 16384, 65536);
         assert_ne!(chunks(&q, &data, 1 << 20), a);
         assert!(chunks(&p, &[], 10).is_empty());
+        // Short streams, streams with no cut point, sizes around min and max.
+        for len in [1, 4095, 4096, 4097, 65535, 65536, 65537, 200_000] {
+            for d in [vec![0u8; len], data[..len].to_vec()] {
+                let c = chunks(&p, &d, 3000);
+                assert_eq!(c.concat(), d, "len {len}");
+                let mut rest: &[u8] = &d;
+                for ch in &c {
+                    assert_eq!(p.cut(rest), ch.len(), "len {len}");
+                    rest = &rest[ch.len()..];
+                }
+            }
+        }
     }
 }

@@ -118,7 +118,7 @@ pub fn backup(
 
     let (job_tx, job_rx) = crossbeam_channel::bounded(1024);
     let workers = crate::parallel::workers();
-    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded(workers * 2);
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded(workers);
     let (out_tx, out_rx) = crossbeam_channel::unbounded();
     let (root, mut walker_summary, mut warnings) = std::thread::scope(|s| {
         for _ in 0..2 {

@@ -68,6 +68,8 @@ pub(crate) struct Shared<'a> {
     pub params: &'a ChunkerParams,
     pub progress: &'a dyn Progress,
     pub abort: AtomicBool,
+    /// Chunk buffers done with, for the readers to reuse.
+    pool: (Sender<Vec<u8>>, Receiver<Vec<u8>>),
     pub fatal: Mutex<Option<Error>>,
     zero_ids: Mutex<HashMap<usize, Id>>,
 }
@@ -83,6 +85,7 @@ impl<'a> Shared<'a> {
             params,
             progress,
             abort: AtomicBool::new(false),
+            pool: crossbeam_channel::bounded(4),
             fatal: Mutex::new(None),
             zero_ids: Mutex::new(HashMap::new()),
         }
@@ -178,7 +181,11 @@ fn read_file(sh: &Shared<'_>, job: &FileJob, chunks: &Sender<ChunkJob>) -> io::R
         return Ok((seq, bytes));
     }
     let mut c = Chunker::new(sh.params, f);
-    while let Some(chunk) = c.next_chunk()? {
+    loop {
+        while let Ok(buf) = sh.pool.1.try_recv() {
+            c.recycle(buf);
+        }
+        let Some(chunk) = c.next_chunk()? else { break };
         if sh.aborted() {
             return Err(io::Error::other("backup aborted"));
         }
@@ -218,6 +225,9 @@ pub(crate) fn worker(sh: &Shared<'_>, chunks: Receiver<ChunkJob>, out: Sender<Ou
             continue;
         }
         sh.progress.processed(0, len as u64);
+        if job.data.capacity() >= MIN_SIZE {
+            let _ = sh.pool.0.try_send(job.data);
+        }
         if out
             .send(Outcome::Chunk {
                 file: job.file,

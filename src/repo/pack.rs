@@ -88,6 +88,37 @@ impl PackBuilder {
         self.blobs.len()
     }
 
+    /// An empty pack reusing `buf`'s allocation.
+    pub fn from_buffer(mut buf: Vec<u8>) -> PackBuilder {
+        buf.clear();
+        PackBuilder {
+            data: buf,
+            blobs: Vec::new(),
+        }
+    }
+
+    /// Encrypts `payload` straight into the pack; returns the stored length.
+    pub fn add_encrypting(
+        &mut self,
+        key: &Key,
+        blob_type: BlobType,
+        id: Id,
+        payload: &[u8],
+        uncompressed: Option<u32>,
+    ) -> u32 {
+        let offset = self.data.len();
+        key.encrypt_into(payload, &mut self.data);
+        let length = (self.data.len() - offset) as u32;
+        self.blobs.push(PackedBlob {
+            blob_type,
+            id,
+            offset: offset as u32,
+            length,
+            uncompressed_length: uncompressed,
+        });
+        length
+    }
+
     /// Appends an already encrypted blob.
     pub fn add(
         &mut self,
