@@ -99,7 +99,8 @@ pub(crate) fn time(s: &str) -> DateTime<FixedOffset> {
 /// The mtime every fixture node gets unless a test sets another.
 pub(crate) const MTIME: &str = "2021-03-04T05:06:07.123456789+02:00";
 
-fn base(name: &str, t: NodeType, mode: u32) -> Node {
+/// A node with the fixture's times and no content.
+pub(crate) fn base(name: &str, t: NodeType, mode: u32) -> Node {
     let mut n = Node::new(name, t);
     n.mode = mode;
     n.mtime = time(MTIME);

@@ -13,6 +13,7 @@ use super::metadata;
 use super::overwrite::Action;
 use super::plan::{Item, Kind, Plan};
 use super::report::{Count, Report};
+use crate::snapshot::Node;
 
 /// Removes whatever is at `path` without following it (a directory with
 /// its contents, as restic does when a file replaces a directory).
@@ -64,6 +65,9 @@ fn make_dir(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Makes one kind of node at a path.
+type Create = fn(&Path, &Node) -> io::Result<()>;
+
 /// Creates symlinks, fifos and device nodes with their metadata.
 pub(crate) fn create_others(
     plan: &Plan,
@@ -75,11 +79,10 @@ pub(crate) fn create_others(
         if !matches!(item.kind, Kind::Symlink | Kind::Special) || !parent_ok(item.parent, dirs_ok) {
             continue;
         }
-        let (count, create): (Count, fn(&Path, &crate::snapshot::Node) -> io::Result<()>) =
-            match item.kind {
-                Kind::Symlink => (Count::Symlink, metadata::create_symlink),
-                _ => (Count::Special, metadata::create_special),
-            };
+        let (count, create): (Count, Create) = match item.kind {
+            Kind::Symlink => (Count::Symlink, metadata::create_symlink),
+            _ => (Count::Special, metadata::create_special),
+        };
         if opts.dry_run {
             report.count(count);
             continue;
