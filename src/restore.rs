@@ -68,7 +68,9 @@ pub struct RestoreOptions {
     pub filter: Filter,
     /// What to do with entries that exist already.
     pub overwrite: Overwrite,
-    /// Read and verify every selected blob, write nothing.
+    /// Read, decrypt, decompress and verify every blob of every selected
+    /// file (also of files the overwrite policy would leave alone), and
+    /// write nothing; the summary tells what would have been restored.
     pub dry_run: bool,
 }
 
@@ -99,7 +101,8 @@ pub struct RestoreSummary {
     pub hardlinks_restored: u64,
     /// Fifos and device nodes created.
     pub specials_restored: u64,
-    /// Existing files left alone because of the overwrite policy.
+    /// Existing non-directory entries left alone because of the overwrite
+    /// policy.
     pub files_skipped: u64,
     /// Existing files whose size and mtime matched (`if-changed`): only
     /// their metadata was restored.

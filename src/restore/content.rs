@@ -108,7 +108,7 @@ impl<'a> Ctx<'a> {
         segment_bytes: u64,
         tx: &crossbeam_channel::Sender<Segment<'p>>,
     ) {
-        if item.action == Action::Unchanged {
+        if item.action == Action::Unchanged && !self.opts.dry_run {
             self.unchanged(index, item);
             return;
         }
@@ -121,11 +121,7 @@ impl<'a> Ctx<'a> {
         });
         let (sizes, file) = match started {
             Ok(s) => s,
-            Err(e) => {
-                return self
-                    .report
-                    .error(format!("{}: not restored: {e}", item.path));
-            }
+            Err(e) => return self.failed(item, &e),
         };
         let segments = segment(&sizes, segment_bytes);
         let job = Arc::new(FileJob {
@@ -204,9 +200,7 @@ impl<'a> Ctx<'a> {
                 // A partial file would pass for a restored one; remove it.
                 let _ = std::fs::remove_file(&item.target);
             }
-            return self
-                .report
-                .error(format!("{}: not restored: {e}", item.path));
+            return self.failed(item, &e);
         }
         if let Some(f) = &job.file {
             if let Err(e) = f.set_len(item.node.size) {
@@ -219,10 +213,28 @@ impl<'a> Ctx<'a> {
             }
             metadata::apply_to_file(f, &item.node, &item.path, self.report);
         }
-        if let Some(p) = self.present.get(job.index) {
-            p.store(true, Ordering::Release);
+        match item.action {
+            // Only verified, in a dry run: the file would be left alone.
+            Action::Skip => self.report.progress().file_done(&item.path),
+            Action::Unchanged => {
+                self.report.count(Count::Unchanged);
+                self.report.progress().file_done(&item.path);
+            }
+            _ => self.report.file_done(&item.path, item.node.size),
         }
-        self.report.file_done(&item.path, item.node.size);
+        if item.action != Action::Skip {
+            if let Some(p) = self.present.get(job.index) {
+                p.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    fn failed(&self, item: &Item, e: &Error) {
+        let msg = match self.opts.dry_run {
+            true => format!("{}: {e}", item.path),
+            false => format!("{}: not restored: {e}", item.path),
+        };
+        self.report.error(msg);
     }
 
     /// `if-changed` found the file as it is: restore only its metadata.

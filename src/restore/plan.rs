@@ -51,25 +51,28 @@ pub(crate) struct Item {
 /// Everything a restore will do, in walk order (parents before children).
 #[derive(Default)]
 pub(crate) struct Plan {
+    pub dry_run: bool,
     pub dirs: Vec<DirEntry>,
     pub items: Vec<Item>,
 }
 
 impl Plan {
-    /// Regular files whose content will be written.
+    /// Regular files whose content will be read.
     pub(crate) fn file_count(&self) -> u64 {
         self.content_items().count() as u64
     }
 
-    /// Content bytes that will be written.
+    /// Content bytes that will be read.
     pub(crate) fn file_bytes(&self) -> u64 {
         self.content_items().map(|i| i.node.size).sum()
     }
 
+    /// Files whose blobs will be read: those to write, and in a dry run
+    /// every selected file.
     fn content_items(&self) -> impl Iterator<Item = &Item> {
         self.items
             .iter()
-            .filter(|i| i.kind == Kind::File && i.action.creates())
+            .filter(|i| i.kind == Kind::File && (self.dry_run || i.action.creates()))
     }
 }
 
@@ -105,7 +108,10 @@ pub(crate) fn make(
     let mut p = Planner {
         opts,
         report,
-        plan: Plan::default(),
+        plan: Plan {
+            dry_run: opts.dry_run,
+            ..Plan::default()
+        },
         open: Vec::new(),
         inodes: HashMap::new(),
         started: false,
@@ -182,9 +188,13 @@ impl Planner<'_> {
         self.select_open();
         if action == Action::Skip {
             self.report.count(Count::Skipped);
-            return WalkControl::Continue;
+            // A dry run still verifies the content of the files it keeps.
+            if !(self.opts.dry_run && node.is_file()) {
+                return WalkControl::Continue;
+            }
         }
         let kind = match node.node_type {
+            NodeType::File if action == Action::Skip => Kind::File,
             NodeType::File => self.file_kind(node),
             NodeType::Symlink => Kind::Symlink,
             NodeType::Fifo | NodeType::Dev | NodeType::Chardev => Kind::Special,

@@ -125,3 +125,31 @@ fn hostile_names_are_never_joined_to_the_target() {
     );
     assert_eq!(listing(&v.scratch("out")), ["deep", "deep/d", "deep/x"]);
 }
+
+#[test]
+fn dry_run_verifies_files_it_would_leave_alone() {
+    let s = sample();
+    let t = s.vault.scratch("out");
+    run(&s, "/", &opts(&t)).expect("restore");
+    let bad = node_at(&s, "/bin/tool").content()[0];
+    s.vault.corrupt(BlobType::Data, &bad);
+
+    let mut o = opts(&t);
+    (o.dry_run, o.overwrite) = (true, Overwrite::Never);
+    let progress = Counting::default();
+    let sum = run_with(&s, "/", &o, &progress).expect("dry run");
+    assert_eq!(sum.files_restored, 0, "{sum:?}");
+    assert!(sum.files_skipped >= 6, "{sum:?}");
+    assert_eq!(sum.error_count, 1, "{:?}", sum.errors);
+    assert!(sum.errors[0].starts_with("/bin/tool:") && sum.errors[0].contains(&bad.to_hex()));
+    let total = progress.total_bytes.load(Ordering::Relaxed);
+    assert_eq!(
+        total,
+        (s.a_txt.len() + s.tool.len() + s.sparse.len() + 24) as u64
+    );
+    assert_eq!(
+        read(t.join("bin/tool")),
+        s.tool,
+        "a dry run changes nothing"
+    );
+}
