@@ -4,13 +4,13 @@
 //!
 //! The work runs in stages, so that each one sees the state it needs:
 //!
-//! 1. plan ([`plan`]): walk the snapshot, apply the filter, look at what
+//! 1. plan: walk the snapshot, apply the filter, look at what
 //!    already exists at each destination and decide per entry (see
 //!    [`Overwrite`]); nothing is written yet;
 //! 2. create the directories, parents first;
 //! 3. create symlinks, fifos and devices;
 //! 4. write file contents on [`crate::parallel::workers`] threads, blob by
-//!    blob, with runs of zeros left as holes ([`content`]);
+//!    blob, with runs of zeros left as holes;
 //! 5. create hard links to the files they share an inode with;
 //! 6. set directory metadata, children before parents, so that writing
 //!    into a directory does not change its restored mtime afterwards.
@@ -20,10 +20,12 @@
 //! error in the summary naming its path and the cause (the blob id for
 //! damage); a file that fails is removed rather than left with wrong bytes,
 //! and the restore goes on with the other entries. The caller decides the
-//! exit status from [`RestoreSummary::errors`]. Metadata that cannot be set
-//! (xattrs, devices without privilege, owners when not root) gives
-//! warnings. Only failures that make the whole restore impossible (an
-//! unusable target, an unreadable root tree) are returned as `Err`.
+//! exit status from [`RestoreSummary::has_errors`]. What cannot be set up
+//! fully gives warnings: xattrs the filesystem refuses, devices without the
+//! privilege to make them, owners when running as root (as a user, a
+//! refused `chown` is expected and ignored). Sockets are not restored.
+//! Only failures that make the whole restore impossible (an unusable
+//! target, an unreadable root tree) are returned as `Err`.
 //!
 //! Filter paths are the paths below the restored node with a leading `/`:
 //! the snapshot's paths when the whole snapshot is restored, e.g.
