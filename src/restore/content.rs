@@ -171,7 +171,9 @@ impl<'a> Ctx<'a> {
         let mut offset = seg.offset;
         for i in seg.first..seg.end {
             let (Some(id), Some(&want)) = (ids.get(i), job.sizes.get(i)) else {
-                return Err(Error::damaged("content list changed while restoring"));
+                return Err(Error::damaged(format!(
+                    "blob {i} of the file is out of range"
+                )));
             };
             let data = self.repo.load_blob(BlobType::Data, id)?;
             if data.len() as u64 != want {
