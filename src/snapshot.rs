@@ -5,6 +5,7 @@ pub mod mode;
 pub mod node;
 pub mod select;
 pub mod tree;
+pub mod walk;
 
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
