@@ -372,3 +372,60 @@ fn closed_stdout_is_success() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Runs `vaultfs ARGS` on a pseudo-terminal made by util-linux `script`,
+/// typing `input`; `None` where `script` is not installed.
+fn on_terminal(env: &Env, args: &str, input: &str) -> Option<common::Run> {
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!("util-linux `script` not found; terminal prompt not tested");
+        return None;
+    }
+    let line = format!(
+        "'{}' -r '{}' {args}",
+        env!("CARGO_BIN_EXE_vaultfs"),
+        env.repo.display()
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &line, "/dev/null"])
+        .env("VAULTFS_TEST_KDF_N", common::TEST_KDF_N)
+        .env_remove("VAULTFS_PASSWORD_FILE")
+        .env_remove("VAULTFS_PASSWORD_COMMAND")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("spawn script");
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("type");
+    }
+    let out = child.wait_with_output().expect("wait");
+    Some(common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+#[test]
+fn terminal_prompt_asks_twice_for_a_new_password() {
+    let env = Env::new();
+    let Some(r) = on_terminal(&env, "init", "typed pw\ntyped pw\n") else {
+        return;
+    };
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("enter password again"), "{}", r.stdout);
+    let typed = env.password("typed", "typed pw");
+    env.run_with_password(&typed, &["snapshots"]).ok();
+    let r = on_terminal(&env, "snapshots --json", "typed pw\n").expect("script");
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("[]"), "{}", r.stdout);
+
+    let env = Env::new();
+    let r = on_terminal(&env, "init", "one\ntwo\n").expect("script");
+    assert_ne!(r.code, 0);
+    assert!(r.stdout.contains("passwords do not match"), "{}", r.stdout);
+    assert!(!env.repo.exists());
+}
