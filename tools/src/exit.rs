@@ -30,6 +30,23 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The error and its causes joined by `: `, skipping a cause whose text
+/// the message before it already ends with (library errors often embed
+/// their source in their own message).
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 /// Prints an error (with its context chain) and picks the exit status.
 pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
@@ -38,8 +55,29 @@ pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
         // The reader went away (`| head`): what it wanted, it got.
         Err(e) if is_broken_pipe(&e) => ExitCode::from(OK),
         Err(e) => {
-            eprintln!("vaultfs: {e:#}");
+            eprintln!("vaultfs: {}", message(&e));
             ExitCode::from(ERROR)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn message_joins_context_without_repeats() {
+        let io = io::Error::other("MAC mismatch");
+        let inner = anyhow::Error::new(io).context("config: MAC mismatch");
+        let e = Err::<(), _>(inner).context("opening").expect_err("error");
+        assert_eq!(message(&e), "opening: config: MAC mismatch");
+    }
+
+    #[test]
+    fn broken_pipe_anywhere_in_the_chain() {
+        let e = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing");
+        assert!(is_broken_pipe(&e));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
     }
 }

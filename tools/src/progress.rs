@@ -90,3 +90,24 @@ impl Drop for BackupProgress {
         self.finish();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_is_valid_and_hidden_progress_counts() {
+        assert!(ProgressStyle::with_template(TEMPLATE).is_ok());
+        let out = Output {
+            json: false,
+            quiet: true,
+            verbose: 0,
+            progress: false,
+        };
+        let p = BackupProgress::new(&out);
+        p.scanned(3, 100);
+        p.processed(2, 60);
+        assert_eq!(p.files_done.load(Ordering::Relaxed), 2);
+        assert_eq!(p.files_total.load(Ordering::Relaxed), 3);
+    }
+}
