@@ -1,0 +1,248 @@
+//! The command line as clap sees it: every subcommand, flag, environment
+//! variable and help text. Nothing here is validated beyond what clap does;
+//! [`crate::plan`] turns these raw values into a checked plan.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Help text shown after `--help`: the exit status table and the
+/// environment, so scripts can rely on them.
+const AFTER_LONG_HELP: &str = "\
+Exit status:
+  0   success (also when stdout is closed early, e.g. piped into `head`)
+  1   error: the command failed (wrong password, not a repository, I/O ...)
+  2   invalid command line
+  3   backup completed with warnings: some files could not be read,
+      the snapshot was written without them
+
+Environment:
+  VAULTFS_REPOSITORY        repository location (like -r/--repo)
+  VAULTFS_PASSWORD_FILE     file holding the password (like --password-file)
+  VAULTFS_PASSWORD_COMMAND  command printing the password (like --password-command)
+  VAULTFS_TEST_KDF_N        for testing only: scrypt cost N (a power of two) for
+                            keys created by `init` and `key add|passwd`; weak
+                            values make passwords easy to brute-force
+
+Without a password file or command, the password is asked for on the terminal.";
+
+/// vaultfs: encrypted, deduplicated backups in a restic-compatible vault.
+#[derive(Debug, Parser)]
+#[command(name = "vaultfs", version, about, after_long_help = AFTER_LONG_HELP)]
+pub struct Cli {
+    /// Options every command accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options valid before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Repository directory.
+    #[arg(
+        short = 'r',
+        long = "repo",
+        env = "VAULTFS_REPOSITORY",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub repo: Option<PathBuf>,
+
+    /// Read the repository password from this file (trailing newline removed).
+    #[arg(
+        long,
+        env = "VAULTFS_PASSWORD_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub password_file: Option<PathBuf>,
+
+    /// Run this shell command (`sh -c`) and use its output as the password.
+    #[arg(
+        long,
+        env = "VAULTFS_PASSWORD_COMMAND",
+        global = true,
+        value_name = "COMMAND"
+    )]
+    pub password_command: Option<String>,
+
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print only errors and warnings; no progress bar.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Print more detail (repeat for even more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// For testing only: scrypt N for new keys (see VAULTFS_TEST_KDF_N).
+    #[arg(long, env = "VAULTFS_TEST_KDF_N", global = true, hide = true)]
+    pub test_kdf_n: Option<u64>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new repository.
+    Init,
+    /// Manage the keys (passwords) that unlock the repository.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// List snapshots.
+    Snapshots(SnapshotsArgs),
+    /// Back up files and directories into a new snapshot.
+    Backup(BackupArgs),
+    /// Remove stale locks (or all locks).
+    Unlock(UnlockArgs),
+    /// Write shell completions or man pages.
+    Generate(GenerateArgs),
+}
+
+/// `key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the key files; `*` marks the one in use.
+    List,
+    /// Add a key for a new password.
+    Add(NewPasswordArgs),
+    /// Remove a key file (not the one in use).
+    Remove {
+        /// Key id or unique prefix.
+        id: String,
+    },
+    /// Change the password: add a key for the new one, remove the current one.
+    Passwd(NewPasswordArgs),
+}
+
+/// Where a new password comes from.
+#[derive(Debug, Args)]
+pub struct NewPasswordArgs {
+    /// Read the new password from this file (else it is asked for twice).
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+}
+
+/// Snapshot selection by host, tag and path.
+#[derive(Debug, Args, Default)]
+pub struct SnapshotFilterArgs {
+    /// Only snapshots of this host (repeatable).
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Only snapshots with these tags: `a,b` needs both, repeating the flag
+    /// accepts either group.
+    #[arg(long = "tag", value_name = "TAG[,TAG...]")]
+    pub tags: Vec<String>,
+    /// Only snapshots of exactly these paths (repeatable).
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<String>,
+}
+
+/// `snapshots` arguments.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Show only these snapshots (`latest` or id prefixes).
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    /// Host, tag and path filters.
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+/// `backup` arguments.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Files and directories to back up.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Tag the snapshot (repeatable; `a,b` adds both).
+    #[arg(long = "tag", value_name = "TAG[,TAG...]")]
+    pub tags: Vec<String>,
+
+    /// Host name recorded in the snapshot (default: this machine's).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// Exclude paths matching this glob (`*`, `**`, `?`, `[...]`; repeatable).
+    #[arg(short = 'e', long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+
+    /// Exclude paths matching this regular expression (repeatable).
+    #[arg(long = "exclude-regex", value_name = "REGEX")]
+    pub exclude_regexes: Vec<String>,
+
+    /// Read exclude globs from this file, one per line; `#` starts a comment.
+    #[arg(long = "exclude-file", value_name = "FILE")]
+    pub exclude_files: Vec<PathBuf>,
+
+    /// Back up only paths matching this glob (repeatable).
+    #[arg(short = 'i', long = "include", value_name = "GLOB")]
+    pub includes: Vec<String>,
+
+    /// Back up only paths matching this regular expression (repeatable).
+    #[arg(long = "include-regex", value_name = "REGEX")]
+    pub include_regexes: Vec<String>,
+
+    /// Also back up /proc, /sys, /dev, /selinux and /run when they lie below
+    /// a given path (they are skipped unless named explicitly).
+    #[arg(long)]
+    pub no_system_exclusions: bool,
+
+    /// Do not cross filesystem boundaries below the given paths.
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
+
+    /// Compare with this snapshot to skip unchanged files (`latest` or an id
+    /// prefix; default: the latest of this host and these paths).
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub parent: Option<String>,
+
+    /// Read every file, even those unchanged since the parent snapshot.
+    #[arg(short = 'f', long = "force", visible_alias = "rescan-unchanged")]
+    pub force: bool,
+
+    /// Compression for new data: auto, off, max or a zstd level 1-22.
+    #[arg(long, default_value = "auto", value_name = "MODE")]
+    pub compression: String,
+}
+
+/// `unlock` arguments.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Remove all locks, also those of running processes.
+    #[arg(long)]
+    pub remove_all: bool,
+}
+
+/// Shells for which completions can be generated.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CompletionShell {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+    /// Elvish.
+    Elvish,
+    /// PowerShell.
+    Powershell,
+}
+
+/// `generate` arguments.
+#[derive(Debug, Args)]
+#[command(arg_required_else_help = true)]
+pub struct GenerateArgs {
+    /// Print a completion script for this shell on stdout.
+    #[arg(long, value_name = "SHELL")]
+    pub completion: Option<CompletionShell>,
+    /// Write man pages (vaultfs.1, vaultfs-backup.1, ...) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub man: Option<PathBuf>,
+}

@@ -1,0 +1,107 @@
+//! `backup`: write a snapshot of files and directories, then print restic's
+//! summary (or the summary as JSON). Unreadable files are warnings: they
+//! are reported as they happen, the snapshot is written without them, and
+//! the exit status is 3.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use vaultfs::archiver::{self, BackupSummary};
+use vaultfs::repo::lock;
+
+use crate::exit::Outcome;
+use crate::output;
+use crate::plan::{BackupPlan, Global};
+use crate::progress::BackupProgress;
+
+/// Runs the backup.
+pub fn run(global: &Global, plan: &BackupPlan) -> Result<Outcome> {
+    let out = &global.output;
+    out.info("open repository");
+    let mut repo = crate::open::repository(global)?;
+    repo.set_compression(plan.compression);
+    let repo = Arc::new(repo);
+    out.info("lock repository");
+    let _lock = lock::acquire(&repo, false)?;
+    out.info("load index files");
+    // Deduplication against existing data needs the index in memory.
+    repo.load_index().context("loading the index")?;
+    out.info(format_args!(
+        "start backup on {}",
+        plan.options
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let progress = BackupProgress::new(&global.output);
+    let summary = archiver::backup(&repo, &plan.options, &progress)?;
+    progress.finish();
+    if global.output.json {
+        output::json(&summary)?;
+    } else if global.output.text() {
+        output::line(summary_text(&summary))?;
+    }
+    if summary.warnings.is_empty() {
+        Ok(Outcome::Ok)
+    } else {
+        eprintln!(
+            "Warning: {} file(s) or directories could not be read; \
+             the snapshot was saved without them",
+            summary.warnings.len()
+        );
+        Ok(Outcome::Warnings)
+    }
+}
+
+/// The summary in restic's words.
+fn summary_text(s: &BackupSummary) -> String {
+    let parent = match &s.parent {
+        Some(p) => format!("using parent snapshot {}\n\n", p.short()),
+        None => String::new(),
+    };
+    format!(
+        "{parent}Files:       {:5} new, {:5} changed, {:5} unmodified\n\
+         Dirs:        {:5} new, {:5} changed, {:5} unmodified\n\
+         Added to the repository: {} ({} stored)\n\n\
+         processed {} files, {} in {}\n\
+         snapshot {} saved",
+        s.files_new,
+        s.files_changed,
+        s.files_unmodified,
+        s.dirs_new,
+        s.dirs_changed,
+        s.dirs_unmodified,
+        output::bytes(s.data_added),
+        output::bytes(s.data_added_packed),
+        s.total_files_processed,
+        output::bytes(s.total_bytes_processed),
+        output::duration(s.duration_secs),
+        s.snapshot_id.short(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_reads_like_restic() {
+        let s = BackupSummary {
+            files_new: 5,
+            dirs_new: 2,
+            data_added: 2048,
+            data_added_packed: 1100,
+            total_files_processed: 5,
+            total_bytes_processed: 2048,
+            duration_secs: 61.0,
+            ..BackupSummary::default()
+        };
+        let text = summary_text(&s);
+        assert!(text.contains("Files:           5 new,     0 changed,     0 unmodified"));
+        assert!(text.contains("Added to the repository: 2.000 KiB (1.074 KiB stored)"));
+        assert!(text.contains("processed 5 files, 2.000 KiB in 1:01"));
+        assert!(text.ends_with("snapshot 00000000 saved"));
+    }
+}

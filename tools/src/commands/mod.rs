@@ -1,0 +1,27 @@
+//! One module per subcommand; each exposes `run` taking the shared settings
+//! and its checked arguments from the plan.
+
+pub mod backup;
+pub mod generate;
+pub mod init;
+pub mod key;
+pub mod snapshots;
+pub mod unlock;
+
+use anyhow::Result;
+
+use crate::exit::Outcome;
+use crate::plan::{Command, Plan};
+
+/// Runs the planned command.
+pub fn dispatch(plan: &Plan) -> Result<Outcome> {
+    let g = &plan.global;
+    match &plan.command {
+        Command::Init => init::run(g),
+        Command::Key(k) => key::run(g, k),
+        Command::Snapshots(s) => snapshots::run(g, s),
+        Command::Backup(b) => backup::run(g, b),
+        Command::Unlock { remove_all } => unlock::run(g, *remove_all),
+        Command::Generate(p) => generate::run(p),
+    }
+}

@@ -1,0 +1,366 @@
+//! The validated plan: the raw command line turned into checked values that
+//! the commands can use without further parsing (compiled filters, parsed
+//! compression, split tags, absolute paths, the password source).
+//!
+//! Everything a user can get wrong in the arguments is reported here, before
+//! a repository is opened or a password is asked for.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use vaultfs::archiver::{BackupOptions, ParentChoice};
+use vaultfs::filter::{Filter, Matcher};
+use vaultfs::repo::{Compression, KdfParams};
+use vaultfs::snapshot::select::SnapshotFilter;
+
+use crate::cli::{self, Cli, CompletionShell};
+use crate::password::PasswordSource;
+
+/// What to run.
+pub struct Plan {
+    /// Settings shared by every command.
+    pub global: Global,
+    /// The command and its checked arguments.
+    pub command: Command,
+}
+
+/// Settings shared by every command.
+pub struct Global {
+    /// The repository directory, if one was given.
+    pub repo: Option<PathBuf>,
+    /// Where the repository password comes from.
+    pub password: PasswordSource,
+    /// How to print.
+    pub output: Output,
+    /// scrypt parameters for new keys.
+    pub kdf: KdfParams,
+}
+
+/// How results and progress are printed.
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    /// JSON on stdout instead of text.
+    pub json: bool,
+    /// Only errors and warnings.
+    pub quiet: bool,
+    /// Extra detail level.
+    pub verbose: u8,
+    /// Show a progress bar (stderr is a terminal, not quiet, not JSON).
+    pub progress: bool,
+}
+
+impl Output {
+    /// Should human-readable text go to stdout?
+    pub fn text(&self) -> bool {
+        !self.json && !self.quiet
+    }
+
+    /// A step of the work, on stderr with `-v` (never with `-q`).
+    pub fn info(&self, message: impl std::fmt::Display) {
+        if self.verbose > 0 && !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+}
+
+/// A command with checked arguments.
+pub enum Command {
+    /// `init`.
+    Init,
+    /// `key ...`.
+    Key(KeyPlan),
+    /// `snapshots`.
+    Snapshots(SnapshotsPlan),
+    /// `backup`.
+    Backup(Box<BackupPlan>),
+    /// `unlock`.
+    Unlock {
+        /// Also remove live locks.
+        remove_all: bool,
+    },
+    /// `generate`.
+    Generate(GeneratePlan),
+}
+
+/// `key` subcommands.
+pub enum KeyPlan {
+    /// `key list`.
+    List,
+    /// `key add`.
+    Add(PasswordSource),
+    /// `key remove ID`.
+    Remove(String),
+    /// `key passwd`.
+    Passwd(PasswordSource),
+}
+
+/// Snapshot selection: the library's host/path filter plus tag groups, any
+/// one of which must be fully present (restic's `--tag a,b --tag c`).
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Hosts and paths (its `tags` stay empty; see `tag_groups`).
+    pub filter: SnapshotFilter,
+    /// Alternatives; a snapshot must carry every tag of at least one group.
+    pub tag_groups: Vec<Vec<String>>,
+}
+
+impl Selection {
+    /// Does the snapshot pass?
+    pub fn matches(&self, s: &vaultfs::snapshot::Snapshot) -> bool {
+        self.filter.matches(s)
+            && (self.tag_groups.is_empty()
+                || self
+                    .tag_groups
+                    .iter()
+                    .any(|g| g.iter().all(|t| s.tags.contains(t))))
+    }
+}
+
+/// `snapshots` arguments.
+pub struct SnapshotsPlan {
+    /// Only these selectors (all, if empty).
+    pub selectors: Vec<String>,
+    /// Filters.
+    pub selection: Selection,
+}
+
+/// `backup` arguments.
+pub struct BackupPlan {
+    /// Options handed to the archiver.
+    pub options: BackupOptions,
+    /// Compression for new data.
+    pub compression: Compression,
+}
+
+/// `generate` arguments.
+pub struct GeneratePlan {
+    /// Print completions for this shell.
+    pub completion: Option<CompletionShell>,
+    /// Write man pages here.
+    pub man: Option<PathBuf>,
+}
+
+impl Plan {
+    /// Checks the command line and builds the plan.
+    pub fn from_cli(cli: Cli) -> Result<Plan> {
+        let global = global(cli.global)?;
+        let command = match cli.command {
+            cli::Command::Init => Command::Init,
+            cli::Command::Key(k) => Command::Key(key(k)?),
+            cli::Command::Snapshots(a) => Command::Snapshots(SnapshotsPlan {
+                selectors: a.snapshots,
+                selection: selection(a.filter),
+            }),
+            cli::Command::Backup(a) => Command::Backup(Box::new(backup(a)?)),
+            cli::Command::Unlock(a) => Command::Unlock {
+                remove_all: a.remove_all,
+            },
+            cli::Command::Generate(a) => Command::Generate(GeneratePlan {
+                completion: a.completion,
+                man: a.man,
+            }),
+        };
+        Ok(Plan { global, command })
+    }
+}
+
+impl Global {
+    /// The repository directory, or an error saying how to give one.
+    pub fn repo_path(&self) -> Result<&Path> {
+        match &self.repo {
+            Some(p) if !p.as_os_str().is_empty() => Ok(p),
+            _ => bail!("no repository given: use -r/--repo PATH or set VAULTFS_REPOSITORY"),
+        }
+    }
+}
+
+fn global(g: cli::GlobalArgs) -> Result<Global> {
+    let password = match (g.password_file, g.password_command) {
+        (Some(_), Some(_)) => bail!(
+            "a password file and a password command were both given \
+             (check VAULTFS_PASSWORD_FILE and VAULTFS_PASSWORD_COMMAND); use one"
+        ),
+        (Some(f), None) => PasswordSource::File(f),
+        (None, Some(c)) => PasswordSource::Command(c),
+        (None, None) => PasswordSource::Prompt,
+    };
+    let mut kdf = KdfParams::default();
+    if let Some(n) = g.test_kdf_n {
+        if !n.is_power_of_two() || n < 2 {
+            bail!("VAULTFS_TEST_KDF_N must be a power of two >= 2, not {n}");
+        }
+        kdf.n = n;
+    }
+    let output = Output {
+        json: g.json,
+        quiet: g.quiet,
+        verbose: g.verbose,
+        progress: !g.quiet && !g.json && std::io::stderr().is_terminal(),
+    };
+    Ok(Global {
+        repo: g.repo,
+        password,
+        output,
+        kdf,
+    })
+}
+
+fn new_password(a: cli::NewPasswordArgs) -> PasswordSource {
+    match a.new_password_file {
+        Some(f) => PasswordSource::File(f),
+        None => PasswordSource::Prompt,
+    }
+}
+
+fn key(k: cli::KeyCommand) -> Result<KeyPlan> {
+    Ok(match k {
+        cli::KeyCommand::List => KeyPlan::List,
+        cli::KeyCommand::Add(a) => KeyPlan::Add(new_password(a)),
+        cli::KeyCommand::Remove { id } => {
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+                bail!("invalid key id {id:?}: expected a hex id or prefix");
+            }
+            KeyPlan::Remove(id)
+        }
+        cli::KeyCommand::Passwd(a) => KeyPlan::Passwd(new_password(a)),
+    })
+}
+
+/// Splits `a,b` lists and drops empty items.
+fn split_commas(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn selection(a: cli::SnapshotFilterArgs) -> Selection {
+    let tag_groups = a
+        .tags
+        .iter()
+        .map(|t| split_commas(std::slice::from_ref(t)))
+        .filter(|g| !g.is_empty())
+        .collect();
+    // Stored paths never end in a slash; accept `/home/` for `/home`.
+    let paths = a
+        .paths
+        .iter()
+        .map(|p| match p.trim_end_matches('/') {
+            "" => "/".to_owned(),
+            t => t.to_owned(),
+        })
+        .collect();
+    Selection {
+        filter: SnapshotFilter {
+            hosts: a.hosts,
+            tags: Vec::new(),
+            paths,
+        },
+        tag_groups,
+    }
+}
+
+/// Exclude globs from a file: one per line, blank lines and `#` comments
+/// skipped, surrounding whitespace removed.
+fn read_exclude_file(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading exclude file {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
+fn backup(a: cli::BackupArgs) -> Result<BackupPlan> {
+    let compression = Compression::parse(&a.compression).with_context(|| {
+        format!(
+            "invalid --compression {:?}: use auto, off, max or a level 1-22",
+            a.compression
+        )
+    })?;
+    let mut excludes = a.excludes;
+    for f in &a.exclude_files {
+        excludes.extend(read_exclude_file(f)?);
+    }
+    let include = Matcher::new(&a.includes, &a.include_regexes).context("--include")?;
+    let exclude = Matcher::new(&excludes, &a.exclude_regexes).context("--exclude")?;
+    let mut paths = Vec::with_capacity(a.paths.len());
+    for p in &a.paths {
+        // Snapshots record absolute paths, as restic does.
+        paths.push(std::path::absolute(p).with_context(|| format!("path {}", p.display()))?);
+    }
+    let mut options = BackupOptions::new(paths);
+    options.host = a.host.filter(|h| !h.is_empty());
+    options.tags = split_commas(&a.tags);
+    options.filter = Filter::new(include, exclude);
+    options.excludes = excludes;
+    options.parent = match a.parent {
+        Some(p) => ParentChoice::Snapshot(p),
+        None => ParentChoice::Auto,
+    };
+    options.rescan_unchanged = a.force;
+    options.system_excludes = !a.no_system_exclusions;
+    options.one_file_system = a.one_file_system;
+    Ok(BackupPlan {
+        options,
+        compression,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn plan(args: &[&str]) -> Result<Plan> {
+        Plan::from_cli(Cli::try_parse_from(args)?)
+    }
+
+    #[test]
+    fn tags_split_and_group() {
+        let p = plan(&["vaultfs", "backup", "/x", "--tag", "a,b", "--tag", "c,"]).expect("plan");
+        let Command::Backup(b) = p.command else {
+            panic!("not backup")
+        };
+        assert_eq!(b.options.tags, ["a", "b", "c"]);
+        let p = plan(&["vaultfs", "snapshots", "--tag", "a,b", "--tag", "c"]).expect("plan");
+        let Command::Snapshots(s) = p.command else {
+            panic!("not snapshots")
+        };
+        assert_eq!(s.selection.tag_groups, vec![vec!["a", "b"], vec!["c"]]);
+    }
+
+    #[test]
+    fn bad_arguments_fail_early() {
+        assert!(plan(&["vaultfs", "backup", "/x", "--compression", "23"]).is_err());
+        assert!(plan(&["vaultfs", "backup", "/x", "--exclude", "["]).is_err());
+        assert!(plan(&["vaultfs", "backup", "/x", "--include-regex", "("]).is_err());
+        assert!(plan(&["vaultfs", "key", "remove", "xyz"]).is_err());
+        assert!(plan(&["vaultfs", "--test-kdf-n", "1000", "init"]).is_err());
+    }
+
+    #[test]
+    fn force_alias_and_parent() {
+        let p = plan(&[
+            "vaultfs",
+            "backup",
+            "rel",
+            "--rescan-unchanged",
+            "--parent",
+            "ab",
+        ])
+        .expect("plan");
+        let Command::Backup(b) = p.command else {
+            panic!("not backup")
+        };
+        assert!(b.options.rescan_unchanged);
+        assert_eq!(b.options.parent, ParentChoice::Snapshot("ab".into()));
+        assert!(b.options.paths[0].is_absolute());
+    }
+}
