@@ -135,11 +135,14 @@ pub(crate) fn reader(
                     bytes,
                 }
             }
-            Err(e) => Outcome::Failed {
-                file: job.idx,
-                path: job.path.clone(),
-                message: e.to_string(),
-            },
+            Err(e) => {
+                sh.progress.warning(&job.path, &e.to_string());
+                Outcome::Failed {
+                    file: job.idx,
+                    path: job.path.clone(),
+                    message: e.to_string(),
+                }
+            }
         };
         if out.send(outcome).is_err() {
             break;
