@@ -101,7 +101,7 @@ impl<'p, R: Read> Chunker<'p, R> {
     /// Offers a used chunk buffer for reuse, sparing an allocation (and the
     /// page faults of fresh memory) per chunk.
     pub fn recycle(&mut self, buf: Vec<u8>) {
-        if self.spare.len() < 2 {
+        if self.spare.is_empty() {
             self.spare.push(buf);
         }
     }

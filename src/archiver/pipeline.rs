@@ -85,7 +85,7 @@ impl<'a> Shared<'a> {
             params,
             progress,
             abort: AtomicBool::new(false),
-            pool: crossbeam_channel::bounded(4),
+            pool: crossbeam_channel::bounded(2),
             fatal: Mutex::new(None),
             zero_ids: Mutex::new(HashMap::new()),
         }

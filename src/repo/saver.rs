@@ -115,9 +115,9 @@ fn with_payload<R>(
 impl BlobSaver {
     /// A saver writing into `repo`.
     pub fn new(repo: Arc<Repository>) -> BlobSaver {
-        let (tx, rx) = crossbeam_channel::bounded::<PackBuilder>(1);
+        let (tx, rx) = crossbeam_channel::bounded::<PackBuilder>(0);
         let packs = Arc::new(AtomicU64::new(0));
-        let free_packs = crossbeam_channel::bounded::<Vec<u8>>(2);
+        let free_packs = crossbeam_channel::bounded::<Vec<u8>>(1);
         let writer = {
             let repo = repo.clone();
             let packs = packs.clone();
