@@ -14,7 +14,9 @@ Exit status:
   1   error: the command failed (wrong password, not a repository, I/O ...)
   2   invalid command line
   3   backup completed with warnings: some files could not be read,
-      the snapshot was written without them
+      the snapshot was written without them; or restore completed with
+      warnings: some metadata (owners, extended attributes, devices)
+      could not be restored
 
 Environment:
   VAULTFS_REPOSITORY        repository location (like -r/--repo)
@@ -98,6 +100,12 @@ pub enum Command {
     Snapshots(SnapshotsArgs),
     /// Back up files and directories into a new snapshot.
     Backup(BackupArgs),
+    /// List the files and directories in a snapshot.
+    Ls(LsArgs),
+    /// Print the content of a file in a snapshot.
+    Cat(CatArgs),
+    /// Restore a snapshot, or a path inside it, into a directory.
+    Restore(RestoreArgs),
     /// Remove stale locks (or all locks).
     Unlock(UnlockArgs),
     /// Write shell completions or man pages.
@@ -210,6 +218,103 @@ pub struct BackupArgs {
     /// Compression for new data: auto, off, max or a zstd level 1-22.
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub compression: String,
+}
+
+/// `ls` arguments.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// `latest` or an id prefix, optionally followed by `:PATH` to list only
+    /// that path and everything below it.
+    #[arg(value_name = "SNAPSHOT[:PATH]")]
+    pub target: String,
+
+    /// Long listing: permissions, owner, group, size, mtime, path and
+    /// symlink target.
+    #[arg(short = 'l', long)]
+    pub long: bool,
+
+    /// In the long listing, print sizes as 1.234 MiB instead of bytes.
+    #[arg(long)]
+    pub human_readable: bool,
+
+    /// List subdirectories recursively (always done; accepted for restic
+    /// compatibility).
+    #[arg(long)]
+    pub recursive: bool,
+
+    /// Host, tag and path filters for `latest`.
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+/// `cat` arguments.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// `latest` or an id prefix, then `:` and the file's path in the snapshot.
+    #[arg(value_name = "SNAPSHOT:PATH")]
+    pub target: String,
+
+    /// Host, tag and path filters for `latest`.
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+/// What `restore` does with entries that exist already.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OverwriteArg {
+    /// Always replace them.
+    #[default]
+    Always,
+    /// Replace them unless size and mtime match the snapshot's.
+    IfChanged,
+    /// Replace them only if the snapshot's version is newer.
+    IfNewer,
+    /// Never replace them.
+    Never,
+}
+
+/// `restore` arguments.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// `latest` or an id prefix, optionally followed by `:PATH` to restore
+    /// only that path; a directory's contents go straight into the target.
+    #[arg(value_name = "SNAPSHOT[:PATH]")]
+    pub target_snapshot: String,
+
+    /// Directory to restore into (created if missing); `/` restores to the
+    /// original paths.
+    #[arg(short = 't', long = "target", required = true, value_name = "DIR")]
+    pub target: PathBuf,
+
+    /// Restore only paths matching this glob (repeatable). Paths are
+    /// matched below the restored path, starting with `/`.
+    #[arg(short = 'i', long = "include", value_name = "GLOB")]
+    pub includes: Vec<String>,
+
+    /// Restore only paths matching this regular expression (repeatable).
+    #[arg(long = "include-regex", value_name = "REGEX")]
+    pub include_regexes: Vec<String>,
+
+    /// Do not restore paths matching this glob (repeatable).
+    #[arg(short = 'e', long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+
+    /// Do not restore paths matching this regular expression (repeatable).
+    #[arg(long = "exclude-regex", value_name = "REGEX")]
+    pub exclude_regexes: Vec<String>,
+
+    /// What to do with files that exist already in the target.
+    #[arg(long, value_enum, default_value_t = OverwriteArg::Always, value_name = "WHEN")]
+    pub overwrite: OverwriteArg,
+
+    /// Read, decrypt and verify everything that would be restored, but
+    /// write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Host, tag and path filters for `latest`.
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
 }
 
 /// `unlock` arguments.

@@ -12,9 +12,10 @@ use anyhow::{Context, Result, bail};
 use vaultfs::archiver::{BackupOptions, ParentChoice};
 use vaultfs::filter::{Filter, Matcher};
 use vaultfs::repo::{Compression, KdfParams};
+use vaultfs::restore::{Overwrite, RestoreOptions};
 use vaultfs::snapshot::select::SnapshotFilter;
 
-use crate::cli::{self, Cli, CompletionShell};
+use crate::cli::{self, Cli, CompletionShell, OverwriteArg};
 use crate::password::PasswordSource;
 
 /// What to run.
@@ -74,6 +75,12 @@ pub enum Command {
     Snapshots(SnapshotsPlan),
     /// `backup`.
     Backup(Box<BackupPlan>),
+    /// `ls`.
+    Ls(LsPlan),
+    /// `cat`.
+    Cat(CatPlan),
+    /// `restore`.
+    Restore(Box<RestorePlan>),
     /// `unlock`.
     Unlock {
         /// Also remove live locks.
@@ -133,6 +140,76 @@ pub struct BackupPlan {
     pub compression: Compression,
 }
 
+/// `SNAPSHOT[:PATH]`: a snapshot selector and a path inside the snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotPath {
+    /// `latest` or a hex id prefix.
+    pub snapshot: String,
+    /// The path, absolute inside the snapshot and without empty or `.`
+    /// components; `/` for the snapshot's root.
+    pub path: String,
+    /// Was a path given at all (`SNAPSHOT:PATH` rather than `SNAPSHOT`)?
+    pub explicit_path: bool,
+}
+
+impl SnapshotPath {
+    /// Splits `SNAPSHOT[:PATH]` at the first `:` and checks both halves.
+    pub fn parse(arg: &str) -> Result<SnapshotPath> {
+        let (snapshot, path) = match arg.split_once(':') {
+            Some((s, p)) => (s, Some(p)),
+            None => (arg, None),
+        };
+        if snapshot != "latest"
+            && (snapshot.is_empty() || !snapshot.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            bail!("invalid snapshot {snapshot:?} in {arg:?}: use `latest` or a hex id prefix");
+        }
+        let mut parts = Vec::new();
+        for comp in path.unwrap_or("").split('/') {
+            match comp {
+                "" | "." => {}
+                ".." => bail!("invalid path in {arg:?}: `..` is not allowed in a snapshot path"),
+                c => parts.push(c),
+            }
+        }
+        Ok(SnapshotPath {
+            snapshot: snapshot.to_owned(),
+            path: format!("/{}", parts.join("/")),
+            explicit_path: path.is_some(),
+        })
+    }
+}
+
+/// `ls` arguments.
+pub struct LsPlan {
+    /// What to list.
+    pub target: SnapshotPath,
+    /// Filters for `latest`.
+    pub selection: Selection,
+    /// Long listing.
+    pub long: bool,
+    /// Sizes as `1.234 MiB` in the long listing.
+    pub human_readable: bool,
+}
+
+/// `cat` arguments.
+pub struct CatPlan {
+    /// The file.
+    pub target: SnapshotPath,
+    /// Filters for `latest`.
+    pub selection: Selection,
+}
+
+/// `restore` arguments.
+pub struct RestorePlan {
+    /// What to restore.
+    pub source: SnapshotPath,
+    /// Filters for `latest`.
+    pub selection: Selection,
+    /// Target, filter, overwrite policy, dry run.
+    pub options: RestoreOptions,
+}
+
 /// `generate` arguments.
 pub struct GeneratePlan {
     /// Print completions for this shell.
@@ -153,6 +230,14 @@ impl Plan {
                 selection: selection(a.filter),
             }),
             cli::Command::Backup(a) => Command::Backup(Box::new(backup(a)?)),
+            cli::Command::Ls(a) => Command::Ls(LsPlan {
+                target: SnapshotPath::parse(&a.target)?,
+                selection: selection(a.filter),
+                long: a.long,
+                human_readable: a.human_readable,
+            }),
+            cli::Command::Cat(a) => Command::Cat(cat(a)?),
+            cli::Command::Restore(a) => Command::Restore(Box::new(restore(a)?)),
             cli::Command::Unlock(a) => Command::Unlock {
                 remove_all: a.remove_all,
             },
@@ -313,6 +398,49 @@ fn backup(a: cli::BackupArgs) -> Result<BackupPlan> {
     })
 }
 
+fn cat(a: cli::CatArgs) -> Result<CatPlan> {
+    let target = SnapshotPath::parse(&a.target)?;
+    if !target.explicit_path {
+        bail!(
+            "cat needs the path of a file: SNAPSHOT:PATH, e.g. {}:/etc/hosts",
+            target.snapshot
+        );
+    }
+    Ok(CatPlan {
+        target,
+        selection: selection(a.filter),
+    })
+}
+
+fn overwrite(o: OverwriteArg) -> Overwrite {
+    match o {
+        OverwriteArg::Always => Overwrite::Always,
+        OverwriteArg::IfChanged => Overwrite::IfChanged,
+        OverwriteArg::IfNewer => Overwrite::IfNewer,
+        OverwriteArg::Never => Overwrite::Never,
+    }
+}
+
+fn restore(a: cli::RestoreArgs) -> Result<RestorePlan> {
+    let source = SnapshotPath::parse(&a.target_snapshot)?;
+    if a.target.as_os_str().is_empty() {
+        bail!("--target must not be empty");
+    }
+    let include = Matcher::new(&a.includes, &a.include_regexes).context("--include")?;
+    let exclude = Matcher::new(&a.excludes, &a.exclude_regexes).context("--exclude")?;
+    let target =
+        std::path::absolute(&a.target).with_context(|| format!("target {}", a.target.display()))?;
+    let mut options = RestoreOptions::new(target);
+    options.filter = Filter::new(include, exclude);
+    options.overwrite = overwrite(a.overwrite);
+    options.dry_run = a.dry_run;
+    Ok(RestorePlan {
+        source,
+        selection: selection(a.filter),
+        options,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,5 +490,50 @@ mod tests {
         assert!(b.options.rescan_unchanged);
         assert_eq!(b.options.parent, ParentChoice::Snapshot("ab".into()));
         assert!(b.options.paths[0].is_absolute());
+    }
+
+    #[test]
+    fn snapshot_paths_split_at_the_first_colon() {
+        let p = SnapshotPath::parse("latest").expect("parse");
+        assert_eq!((p.snapshot.as_str(), p.path.as_str()), ("latest", "/"));
+        assert!(!p.explicit_path);
+        let p = SnapshotPath::parse("ab12:home//u/./a:b/").expect("parse");
+        assert_eq!(
+            (p.snapshot.as_str(), p.path.as_str()),
+            ("ab12", "/home/u/a:b")
+        );
+        assert!(p.explicit_path);
+        assert_eq!(SnapshotPath::parse("latest:").expect("parse").path, "/");
+        assert!(SnapshotPath::parse("latest:/a/../b").is_err());
+        assert!(SnapshotPath::parse("xyz:/a").is_err());
+        assert!(SnapshotPath::parse(":/a").is_err());
+    }
+
+    #[test]
+    fn cat_needs_a_path_and_restore_checks_filters() {
+        assert!(plan(&["vaultfs", "cat", "latest"]).is_err());
+        assert!(plan(&["vaultfs", "cat", "latest:/etc/hosts"]).is_ok());
+        assert!(plan(&["vaultfs", "restore", "latest", "-t", "x", "-e", "["]).is_err());
+        assert!(
+            plan(&["vaultfs", "restore", "latest"]).is_err(),
+            "--target is required"
+        );
+        let p = plan(&[
+            "vaultfs",
+            "restore",
+            "latest:/home",
+            "--target",
+            "out",
+            "--overwrite",
+            "if-newer",
+            "--dry-run",
+        ])
+        .expect("plan");
+        let Command::Restore(r) = p.command else {
+            panic!("not restore")
+        };
+        assert_eq!(r.options.overwrite, Overwrite::IfNewer);
+        assert!(r.options.dry_run && r.options.target.is_absolute());
+        assert_eq!(r.source.path, "/home");
     }
 }

@@ -320,6 +320,8 @@ fn exit_status_table_and_usage_errors() {
         &["backup"],
         &["backup", "/x", "--no-such-flag"],
         &["generate", "--completion", "tcsh"],
+        &["restore", "latest"],
+        &["ls"],
     ] {
         let r = run_cmd(vaultfs().args(args));
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
@@ -331,6 +333,17 @@ fn exit_status_table_and_usage_errors() {
         &["backup", "/x", "--compression", "fast"][..],
         &["backup", "/x", "--exclude", "[unclosed"],
         &["backup", "/x", "--include-regex", "(unclosed"],
+        &["cat", "latest"],
+        &["ls", "nothex:/a"],
+        &["ls", "latest:/a/../b"],
+        &[
+            "restore",
+            "latest",
+            "--target",
+            "x",
+            "--exclude",
+            "[unclosed",
+        ],
     ] {
         let r = env.run(args);
         assert_eq!(r.code, 1, "{args:?}");

@@ -560,3 +560,94 @@ fn restore_filters_dry_run_and_overwrite() {
     let r = env.run(&["restore", &sel, "--target", &ts, "--overwrite", "sometimes"]);
     assert_eq!(r.code, 2, "invalid value is a usage error");
 }
+
+/// The largest pack file: the one holding the 300 kB of noise.
+fn largest_pack(env: &Env) -> PathBuf {
+    let mut packs = Vec::new();
+    for sub in fs::read_dir(env.repo.join("data")).expect("data").flatten() {
+        for f in fs::read_dir(sub.path()).into_iter().flatten().flatten() {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            packs.push((len, f.path()));
+        }
+    }
+    packs.sort();
+    packs.pop().expect("a pack").1
+}
+
+#[test]
+fn damaged_data_fails_restore_cat_and_dry_run_with_exit_1() {
+    let (env, src) = backed_up();
+    let pack = largest_pack(&env);
+    fs::set_permissions(&pack, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let mut data = fs::read(&pack).expect("read pack");
+    assert!(data.len() > 200_000);
+    for b in &mut data[100_000..100_016] {
+        *b ^= 0xff;
+    }
+    fs::write(&pack, &data).expect("write pack");
+    let sel = format!("latest:{}", src.root_s());
+
+    let t = env.dir.path().join("damaged");
+    let ts = t.display().to_string();
+    let r = env.run(&["restore", &sel, "--target", &ts]);
+    assert_eq!(r.code, 1, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("b.bin"), "{}", r.stderr);
+    assert!(r.stderr.contains("vaultfs: "), "{}", r.stderr);
+    assert!(r.stdout.contains("restored"), "{}", r.stdout);
+    let got = tree_files(&t);
+    assert_eq!(
+        got.get("a.txt").map(Vec::as_slice),
+        Some(&b"hello vault\n"[..])
+    );
+    assert!(!got.contains_key("sub/b.bin"), "no file with wrong bytes");
+
+    let t = env.dir.path().join("damaged-dry");
+    let ts = t.display().to_string();
+    let r = env.run(&["restore", &sel, "--target", &ts, "--dry-run", "--json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["message_type"], "summary");
+    assert_eq!(v["error_count"], 1);
+    assert_eq!(v["dry_run"], true);
+
+    let r = env.run(&["cat", &format!("latest:{}", src.path("sub/b.bin"))]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("MAC"), "{}", r.stderr);
+    // Files in other blobs still read fine.
+    let r = env
+        .run(&["cat", &format!("latest:{}", src.path("a.txt"))])
+        .ok();
+    assert_eq!(r.stdout, "hello vault\n");
+}
+
+#[test]
+fn latest_honours_snapshot_filters() {
+    let env = Env::init();
+    let src = Source::new(&env);
+    env.run(&["backup", "-q", "--host", "one", &src.root_s()])
+        .ok();
+    fs::write(src.root.join("a.txt"), b"changed\n").expect("write");
+    env.run(&["backup", "-q", "--host", "two", &src.root_s()])
+        .ok();
+    let a = format!("latest:{}", src.path("a.txt"));
+    assert_eq!(env.run(&["cat", &a]).ok().stdout, "changed\n");
+    let r = env.run(&["cat", &a, "--host", "one"]).ok();
+    assert_eq!(r.stdout, "hello vault\n");
+    let r = env.run(&["ls", "latest", "--host", "nope"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with("vaultfs: "), "{}", r.stderr);
+
+    // Quiet listings are paths only; a named path is listed itself first.
+    let r = env
+        .run(&["ls", "-q", &format!("latest:{}", src.path("sub"))])
+        .ok();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            src.path("sub"),
+            src.path("sub/b.bin"),
+            src.path("sub/c.txt")
+        ]
+    );
+}

@@ -2,9 +2,12 @@
 //! and its checked arguments from the plan.
 
 pub mod backup;
+pub mod cat;
 pub mod generate;
 pub mod init;
 pub mod key;
+pub mod ls;
+pub mod restore;
 pub mod snapshots;
 pub mod unlock;
 
@@ -21,6 +24,9 @@ pub fn dispatch(plan: &Plan) -> Result<Outcome> {
         Command::Key(k) => key::run(g, k),
         Command::Snapshots(s) => snapshots::run(g, s),
         Command::Backup(b) => backup::run(g, b),
+        Command::Ls(l) => ls::run(g, l),
+        Command::Cat(c) => cat::run(g, c),
+        Command::Restore(r) => restore::run(g, r),
         Command::Unlock { remove_all } => unlock::run(g, *remove_all),
         Command::Generate(p) => generate::run(p),
     }
