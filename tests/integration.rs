@@ -14,6 +14,8 @@ mod dedup;
 mod fixture;
 #[path = "integration/interop_read.rs"]
 mod interop_read;
+#[path = "integration/interop_saver.rs"]
+mod interop_saver;
 #[path = "integration/interop_write.rs"]
 mod interop_write;
 #[path = "integration/restic.rs"]

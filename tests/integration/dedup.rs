@@ -105,6 +105,11 @@ fn one_byte_inserted_in_a_large_file_adds_at_most_three_chunks() {
 
     let growth = size2 - size1;
     let new_bytes = end - start;
+    eprintln!(
+        "dedup: {} of {} chunks new ({new_bytes} bytes); data/ grew by {growth} bytes",
+        fresh.len(),
+        new.len()
+    );
     assert!(
         growth <= new_bytes + OVERHEAD,
         "the repository grew by {growth} bytes for {new_bytes} bytes of new chunks"
