@@ -22,6 +22,7 @@
 #
 # Environment:
 #   ROUNDS=3  TOOLS="vaultfs restic"  STEPS="init backup1 backup2 backup3 restore small"
+#     (init always runs, and so do the steps a chosen step builds on)
 #   BENCH=${TMPDIR:-/tmp}/vaultfs-bench  WORK=$BENCH/work  OUTDIR=$BENCH/results/<time>
 #   VAULTFS_BIN=<repo>/target/release/vaultfs  RESTIC_BIN=restic  SCALE (see make-dataset.sh)
 set -euo pipefail
