@@ -10,6 +10,7 @@
 //! [`BlobSaver`]: crate::repo::saver::BlobSaver
 
 mod build;
+mod finalize;
 mod meta;
 mod pipeline;
 #[cfg(test)]

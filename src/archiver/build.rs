@@ -1,24 +1,23 @@
 //! Runs a backup end to end: choose the parent, run the walk and the content
 //! pipeline, write the trees bottom-up, then the snapshot.
 
-use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Local;
 
-use super::pipeline::{self, FileContent, Shared};
-use super::walk::{Child, DirBuild, Walker};
+use super::pipeline::{self, Collector, Shared};
+use super::walk::Walker;
 use super::{BackupOptions, BackupSummary, ParentChoice, Progress};
 use crate::backend::FileType;
 use crate::chunker::ChunkerParams;
 use crate::error::{Error, ErrorKind, Result};
-use crate::id::{Id, TreeId};
+use crate::id::Id;
 use crate::repo::Repository;
 use crate::repo::saver::BlobSaver;
 use crate::snapshot::select::SnapshotFilter;
-use crate::snapshot::{Node, Snapshot, SnapshotSummary, Tree, find_snapshot};
+use crate::snapshot::{Snapshot, SnapshotSummary, find_snapshot};
 
 /// Makes `p` absolute and removes `.` and `..` without following symlinks
 /// (a backup of `dir/link` stores the link, as the user named it).
@@ -120,7 +119,7 @@ pub fn backup(
     let workers = crate::parallel::workers();
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded(workers);
     let (out_tx, out_rx) = crossbeam_channel::unbounded();
-    let (root, mut walker_summary, mut warnings) = std::thread::scope(|s| {
+    let mut walker = std::thread::scope(|s| {
         for _ in 0..2 {
             let (jobs, chunks, out) = (job_rx.clone(), chunk_tx.clone(), out_tx.clone());
             let sh = &shared;
@@ -132,21 +131,32 @@ pub fn backup(
             s.spawn(move || pipeline::worker(sh, chunks, out));
         }
         drop((chunk_tx, chunk_rx, out_tx, job_rx));
-        let mut walker = Walker::new(repo, opts, &shared, job_tx, roots.clone());
+        let collector = Collector::new(out_rx);
+        let mut walker = Walker::new(repo, opts, &shared, job_tx, collector, roots.clone());
         let root = walker.walk_roots(parent.as_ref().map(|(_, p)| p.tree));
-        (root, walker.summary, walker.warnings)
+        // No more files: the readers stop when the queue is empty.
+        walker.jobs = None;
+        (walker, root)
     });
     if let Some(e) = shared.fatal.lock().take() {
         return Err(e);
     }
-    let mut contents = pipeline::assemble(out_rx);
-    let mut tb = TreeBuilder {
-        saver: &saver,
-        contents: &mut contents,
-        summary: &mut walker_summary,
-        warnings: &mut warnings,
+    let (ref mut w, root) = walker;
+    w.collector.drain();
+    let tree = match w.finalize(Box::new(root))? {
+        Ok(node) => node.subtree.unwrap_or_default(),
+        Err(_) => {
+            return Err(Error::new(
+                ErrorKind::Io,
+                "backup incomplete: files still pending",
+            ));
+        }
     };
-    let tree = tb.build(root)?;
+    if let Some(e) = shared.fatal.lock().take() {
+        return Err(e);
+    }
+    let walker_summary = std::mem::take(&mut w.summary);
+    let warnings = std::mem::take(&mut w.warnings);
     let stats = saver.finish()?;
 
     let mut s = walker_summary;
@@ -192,59 +202,4 @@ pub fn backup(
     s.duration_secs = started.elapsed().as_secs_f64();
     s.warnings = warnings;
     Ok(s)
-}
-
-struct TreeBuilder<'a> {
-    saver: &'a BlobSaver,
-    contents: &'a mut HashMap<usize, FileContent>,
-    summary: &'a mut BackupSummary,
-    warnings: &'a mut Vec<String>,
-}
-
-impl TreeBuilder<'_> {
-    /// Writes the trees of `dir` and below; returns the id of `dir`'s tree.
-    fn build(&mut self, dir: DirBuild) -> Result<TreeId> {
-        let mut nodes: Vec<Node> = Vec::with_capacity(dir.children.len());
-        for child in dir.children {
-            match child {
-                Child::Dir(sub) => {
-                    let parent_subtree = sub.parent.as_ref().and_then(|p| p.subtree);
-                    let had_parent = sub.parent.as_ref().is_some_and(|p| p.is_dir());
-                    let mut node = sub.node.clone();
-                    let id = self.build(*sub)?;
-                    match (had_parent, parent_subtree == Some(id)) {
-                        (false, _) => self.summary.dirs_new += 1,
-                        (true, true) => self.summary.dirs_unmodified += 1,
-                        (true, false) => self.summary.dirs_changed += 1,
-                    }
-                    node.subtree = Some(id);
-                    nodes.push(node);
-                }
-                Child::File { mut node, job } => {
-                    if let Some(job) = job {
-                        match self.contents.get(&job) {
-                            Some(FileContent::Stored { ids, bytes }) => {
-                                node.content = Some(ids.clone());
-                                node.size = *bytes;
-                            }
-                            Some(FileContent::Failed(msg)) => {
-                                self.warnings.push(msg.clone());
-                                continue;
-                            }
-                            None => {
-                                self.warnings.push(format!("{}: not read", node.name));
-                                continue;
-                            }
-                        }
-                    } else if node.content.is_none() {
-                        node.content = Some(Vec::new());
-                    }
-                    self.summary.total_bytes_processed += node.size;
-                    nodes.push(node);
-                }
-                Child::Other(node) => nodes.push(node),
-            }
-        }
-        self.saver.save_tree(Tree { nodes })
-    }
 }

@@ -1,7 +1,7 @@
 //! The content pipeline of a backup: reader threads open files and cut them
 //! into chunks; worker threads hash, deduplicate, compress and encrypt the
 //! chunks (through the [`BlobSaver`]). Chunks of one file are processed in
-//! parallel; results are reassembled in order by the caller.
+//! parallel; the [`Collector`] reassembles them in order.
 //!
 //! Memory is bounded by the channel capacities: at most a few maximal
 //! chunks per thread are in flight.
@@ -48,6 +48,7 @@ pub(crate) enum Outcome {
         file: usize,
         chunks: u32,
         bytes: u64,
+        path: PathBuf,
     },
     Failed {
         file: usize,
@@ -57,6 +58,7 @@ pub(crate) enum Outcome {
 }
 
 /// A file's content as stored.
+#[derive(Clone)]
 pub(crate) enum FileContent {
     Stored { ids: Vec<Id>, bytes: u64 },
     Failed(String),
@@ -91,7 +93,7 @@ impl<'a> Shared<'a> {
         }
     }
 
-    fn fail(&self, e: Error) {
+    pub fn fail(&self, e: Error) {
         self.fatal.lock().get_or_insert(e);
         self.abort.store(true, Ordering::SeqCst);
     }
@@ -133,6 +135,7 @@ pub(crate) fn reader(
                     file: job.idx,
                     chunks: n,
                     bytes,
+                    path: job.path.clone(),
                 }
             }
             Err(e) => {
@@ -244,43 +247,100 @@ pub(crate) fn worker(sh: &Shared<'_>, chunks: Receiver<ChunkJob>, out: Sender<Ou
     }
 }
 
-/// Collects outcomes into per-file contents.
-pub(crate) fn assemble(results: Receiver<Outcome>) -> HashMap<usize, FileContent> {
-    let mut ids: HashMap<usize, Vec<(u32, Id)>> = HashMap::new();
-    let mut done: HashMap<usize, FileContent> = HashMap::new();
-    let mut pending: Vec<(usize, u32, u64)> = Vec::new();
-    for o in results.iter() {
+/// Turns the pipeline's outcomes into per-file contents as they arrive, so
+/// the walk can write a directory's tree as soon as its files are stored.
+pub(crate) struct Collector {
+    rx: Receiver<Outcome>,
+    chunks: HashMap<usize, Vec<(u32, Id)>>,
+    /// Files whose reader finished, waiting for in-flight chunks.
+    done: HashMap<usize, (u32, u64, PathBuf)>,
+    results: HashMap<usize, FileContent>,
+}
+
+impl Collector {
+    pub fn new(rx: Receiver<Outcome>) -> Collector {
+        Collector {
+            rx,
+            chunks: HashMap::new(),
+            done: HashMap::new(),
+            results: HashMap::new(),
+        }
+    }
+
+    fn absorb(&mut self, o: Outcome) {
         match o {
-            Outcome::Chunk { file, seq, id } => ids.entry(file).or_default().push((seq, id)),
+            Outcome::Chunk { file, seq, id } => {
+                self.chunks.entry(file).or_default().push((seq, id));
+                self.complete(file);
+            }
             Outcome::Done {
                 file,
                 chunks,
                 bytes,
-            } => pending.push((file, chunks, bytes)),
+                path,
+            } => {
+                self.done.insert(file, (chunks, bytes, path));
+                self.complete(file);
+            }
             Outcome::Failed {
                 file,
                 path,
                 message,
             } => {
-                done.insert(
-                    file,
-                    FileContent::Failed(format!("{}: {message}", path.display())),
-                );
+                self.chunks.remove(&file);
+                let msg = format!("{}: {message}", path.display());
+                self.results.insert(file, FileContent::Failed(msg));
             }
         }
     }
-    for (file, chunks, bytes) in pending {
-        let mut v = ids.remove(&file).unwrap_or_default();
-        v.sort_unstable_by_key(|(s, _)| *s);
-        let content = if v.len() == chunks as usize {
-            FileContent::Stored {
-                ids: v.into_iter().map(|(_, id)| id).collect(),
-                bytes,
-            }
-        } else {
-            FileContent::Failed(format!("{} of {chunks} chunks stored", v.len()))
-        };
-        done.insert(file, content);
+
+    fn complete(&mut self, file: usize) {
+        let have = self.chunks.get(&file).map_or(0, Vec::len);
+        if self
+            .done
+            .get(&file)
+            .is_some_and(|(n, _, _)| *n as usize == have)
+        {
+            let (_, bytes, _) = self.done.remove(&file).unwrap_or_default();
+            let mut v = self.chunks.remove(&file).unwrap_or_default();
+            v.sort_unstable_by_key(|(s, _)| *s);
+            let ids = v.into_iter().map(|(_, id)| id).collect();
+            self.results
+                .insert(file, FileContent::Stored { ids, bytes });
+        }
     }
-    done
+
+    /// Takes in whatever has arrived, without waiting.
+    pub fn poll(&mut self) {
+        while let Ok(o) = self.rx.try_recv() {
+            self.absorb(o);
+        }
+    }
+
+    /// Takes in everything until the pipeline has stopped; files whose
+    /// chunks did not all arrive (an aborted backup) become failures.
+    pub fn drain(&mut self) {
+        while let Ok(o) = self.rx.recv() {
+            self.absorb(o);
+        }
+        for (file, (n, _, path)) in std::mem::take(&mut self.done) {
+            let have = self.chunks.remove(&file).map_or(0, |v| v.len());
+            let msg = format!("{}: {have} of {n} chunks stored", path.display());
+            self.results.insert(file, FileContent::Failed(msg));
+        }
+    }
+
+    /// Is the file's content known (stored or failed)?
+    pub fn ready(&self, job: usize) -> bool {
+        self.results.contains_key(&job)
+    }
+
+    /// The file's content; `keep` leaves it for another name of the file.
+    pub fn take(&mut self, job: usize, keep: bool) -> Option<FileContent> {
+        if keep {
+            self.results.get(&job).cloned()
+        } else {
+            self.results.remove(&job)
+        }
+    }
 }

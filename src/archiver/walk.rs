@@ -15,7 +15,7 @@ use chrono::FixedOffset;
 use crossbeam_channel::Sender;
 
 use super::meta::{name_of, node_from};
-use super::pipeline::{FileJob, Shared};
+use super::pipeline::{Collector, FileJob, Shared};
 use super::{BackupOptions, BackupSummary};
 use crate::id::TreeId;
 use crate::repo::{BlobType, Repository};
@@ -57,7 +57,12 @@ pub(crate) struct Walker<'a> {
     pub repo: &'a Repository,
     pub opts: &'a BackupOptions,
     pub shared: &'a Shared<'a>,
-    pub jobs: Sender<FileJob>,
+    /// Where files to read go; dropped when the walk ends.
+    pub jobs: Option<Sender<FileJob>>,
+    /// Contents of read files, as the pipeline delivers them.
+    pub collector: Collector,
+    /// Jobs that more than one name (hard links) refers to.
+    pub shared_jobs: std::collections::HashSet<usize>,
     pub offset: FixedOffset,
     pub next_job: usize,
     pub hardlinks: HashMap<(u64, u64), usize>,
@@ -74,13 +79,16 @@ impl<'a> Walker<'a> {
         opts: &'a BackupOptions,
         shared: &'a Shared<'a>,
         jobs: Sender<FileJob>,
+        collector: Collector,
         roots: Vec<PathBuf>,
     ) -> Self {
         Walker {
             repo,
             opts,
             shared,
-            jobs,
+            jobs: Some(jobs),
+            collector,
+            shared_jobs: std::collections::HashSet::new(),
             offset: *chrono::Local::now().offset(),
             next_job: 0,
             hardlinks: HashMap::new(),
@@ -91,7 +99,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn warn(&mut self, path: &Path, msg: impl std::fmt::Display) {
+    pub(crate) fn warn(&mut self, path: &Path, msg: impl std::fmt::Display) {
         let text = format!("{}: {msg}", path.display());
         self.shared.progress.warning(path, &msg.to_string());
         self.warnings.push(text);
@@ -255,11 +263,21 @@ impl<'a> Walker<'a> {
                 if !included && children.is_empty() {
                     return None;
                 }
-                Some(Child::Dir(Box::new(DirBuild {
+                let dir = Box::new(DirBuild {
                     node,
                     parent: parent.cloned(),
                     children,
-                })))
+                });
+                // Writing the tree now, if its files are stored already,
+                // keeps memory to the part of the walk still in flight.
+                match self.finalize(dir) {
+                    Ok(Ok(node)) => Some(Child::Other(node)),
+                    Ok(Err(dir)) => Some(Child::Dir(dir)),
+                    Err(e) => {
+                        self.shared.fail(e);
+                        None
+                    }
+                }
             }
             NodeType::File if included => {
                 self.shared.progress.scanned(1, node.size);
@@ -310,6 +328,7 @@ impl<'a> Walker<'a> {
             && let Some(&job) = self.hardlinks.get(&(dev, node.inode))
         {
             self.shared.progress.processed(1, node.size);
+            self.shared_jobs.insert(job);
             return Some(job);
         }
         let idx = self.next_job;
@@ -322,7 +341,7 @@ impl<'a> Walker<'a> {
             path: path.to_path_buf(),
             size: node.size,
         };
-        if self.jobs.send(job).is_err() {
+        if self.jobs.as_ref().is_none_or(|tx| tx.send(job).is_err()) {
             return None;
         }
         Some(idx)

@@ -169,6 +169,11 @@ impl Node {
         }
     }
 
+    /// A placeholder directory node.
+    pub fn default_dir() -> Node {
+        Node::new("", NodeType::Dir)
+    }
+
     /// Is it a directory?
     pub fn is_dir(&self) -> bool {
         self.node_type == NodeType::Dir
