@@ -219,6 +219,8 @@ impl<'a> Walker<'a> {
         }
         names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         let mut children = Vec::with_capacity(names.len());
+        // Subdirectories whose trees could not be written yet, oldest first.
+        let mut pending: std::collections::VecDeque<usize> = Default::default();
         for n in names {
             if self.shared.aborted() {
                 break;
@@ -226,10 +228,50 @@ impl<'a> Walker<'a> {
             let name = name_of(&n);
             let pnode = ptree.and_then(|t| t.find(&name));
             if let Some(c) = self.walk_path(&path.join(&n), name, pnode) {
+                let is_dir = matches!(c, Child::Dir(_));
                 children.push(c);
+                if is_dir {
+                    pending.push_back(children.len() - 1);
+                    // Files are stored roughly in walk order, so the oldest
+                    // pending sibling is the next one to become complete.
+                    self.retry_pending(&mut children, &mut pending);
+                }
             }
         }
         children
+    }
+
+    /// Writes the trees of pending sibling directories that have become
+    /// complete, oldest first, stopping at the first that is not.
+    fn retry_pending(
+        &mut self,
+        children: &mut [Child],
+        pending: &mut std::collections::VecDeque<usize>,
+    ) {
+        while let Some(&i) = pending.front() {
+            let Some(slot) = children.get_mut(i) else {
+                pending.pop_front();
+                continue;
+            };
+            let Child::Dir(dir) = std::mem::replace(slot, Child::Other(Node::default_dir())) else {
+                pending.pop_front();
+                continue;
+            };
+            match self.finalize(dir) {
+                Ok(Ok(node)) => {
+                    *slot = Child::Other(node);
+                    pending.pop_front();
+                }
+                Ok(Err(dir)) => {
+                    *slot = Child::Dir(dir);
+                    break;
+                }
+                Err(e) => {
+                    self.shared.fail(e);
+                    break;
+                }
+            }
+        }
     }
 
     /// Backs up one path: returns its tree entry, or `None` if filtered out
