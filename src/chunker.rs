@@ -26,6 +26,23 @@ pub struct ChunkerParams {
     min: usize,
     avg: usize,
     max: usize,
+    /// The hash value a long run of zero bytes settles at.
+    zero_fixed: u64,
+}
+
+/// Number of whole zero byte pairs at the start of `d`.
+fn leading_zero_pairs(d: &[u8]) -> usize {
+    let mut n = 0;
+    for c in d.chunks(256) {
+        // An OR over a block vectorises; the byte search runs once.
+        if c.iter().fold(0u8, |acc, b| acc | b) == 0 {
+            n += c.len();
+        } else {
+            n += c.iter().position(|&b| b != 0).unwrap_or(c.len());
+            break;
+        }
+    }
+    n / 2
 }
 
 impl ChunkerParams {
@@ -42,6 +59,14 @@ impl ChunkerParams {
         // looser one after it.
         let mask_s = MASKS.get(bits + 1).copied().unwrap_or(u64::MAX);
         let mask_l = MASKS.get(bits.saturating_sub(1)).copied().unwrap_or(0);
+        // Each pair shifts the hash by two bits, so after 32 zero pairs
+        // nothing of the earlier state is left.
+        let mut zero_fixed = 0u64;
+        for _ in 0..40 {
+            zero_fixed = (zero_fixed << 2)
+                .wrapping_add(gear_ls[0])
+                .wrapping_add(gear[0]);
+        }
         ChunkerParams {
             gear,
             gear_ls,
@@ -50,6 +75,7 @@ impl ChunkerParams {
             min,
             avg,
             max,
+            zero_fixed,
         }
     }
 
@@ -168,6 +194,17 @@ impl<'p, R: Read> Chunker<'p, R> {
                 return Some(a + 1);
             }
             i += 1;
+            if hash == p.zero_fixed && data[a] == 0 && data[a + 1] == 0 {
+                // Over zeros the hash reaches a fixed point; from there
+                // each further zero pair repeats the checks that just
+                // failed, so no cut can come before the zeros, the mask
+                // region or the scan limit end. Sparse disk images are
+                // mostly such runs.
+                let region_end = if i < center { center.min(limit) } else { limit };
+                if region_end > i {
+                    i += leading_zero_pairs(&data[2 * i..2 * region_end]);
+                }
+            }
         }
         self.pair = i;
         self.hash = hash;
@@ -258,6 +295,26 @@ mod tests {
         let q = ChunkerParams::with_sizes(12345, 4096, 16384, 65536);
         assert_ne!(chunks(&q, &data, 1 << 20), a);
         assert!(chunks(&p, &[], 10).is_empty());
+        // Runs of zeros (the fast path) of many lengths and positions.
+        let mut sparse = data.clone();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for _ in 0..40 {
+            let start = (rng.next_u32() as usize) % sparse.len();
+            let len = [1, 2, 63, 64, 65, 130, 5000, 70_000, 300_000][rng.next_u32() as usize % 9];
+            let end = (start + len).min(sparse.len());
+            sparse[start..end].fill(0);
+        }
+        sparse.extend(std::iter::repeat_n(0u8, 500_000));
+        sparse.extend_from_slice(&data[..100_000]);
+        for read in [4096, 1 << 20] {
+            let c = chunks(&p, &sparse, read);
+            assert_eq!(c.concat(), sparse);
+            let mut rest: &[u8] = &sparse;
+            for ch in &c {
+                assert_eq!(p.cut(rest), ch.len());
+                rest = &rest[ch.len()..];
+            }
+        }
         // Short streams, streams with no cut point, sizes around min and max.
         for len in [1, 4095, 4096, 4097, 65535, 65536, 65537, 200_000] {
             for d in [vec![0u8; len], data[..len].to_vec()] {

@@ -34,7 +34,14 @@ pub(crate) struct FileJob {
 pub(crate) struct ChunkJob {
     file: usize,
     seq: u32,
-    data: Vec<u8>,
+    data: ChunkData,
+}
+
+/// A chunk's bytes, or just the length of a chunk of zeros: sparse images
+/// are mostly maximal zero chunks, which then cost no buffer in flight.
+enum ChunkData {
+    Bytes(Vec<u8>),
+    Zeros(usize),
 }
 
 /// What the pipeline reports back, per chunk and per file.
@@ -157,8 +164,11 @@ fn read_file(sh: &Shared<'_>, job: &FileJob, chunks: &Sender<ChunkJob>) -> io::R
     let mut f = open_noatime(&job.path)?;
     let mut seq = 0u32;
     let mut bytes = 0u64;
-    let mut send = |data: Vec<u8>| -> io::Result<()> {
-        bytes += data.len() as u64;
+    let mut send = |data: ChunkData| -> io::Result<()> {
+        bytes += match &data {
+            ChunkData::Bytes(b) => b.len() as u64,
+            ChunkData::Zeros(n) => *n as u64,
+        };
         let job = ChunkJob {
             file: job.idx,
             seq,
@@ -175,14 +185,14 @@ fn read_file(sh: &Shared<'_>, job: &FileJob, chunks: &Sender<ChunkJob>) -> io::R
         (&mut f).take(MIN_SIZE as u64 + 1).read_to_end(&mut head)?;
         if head.len() <= MIN_SIZE {
             if !head.is_empty() {
-                send(head)?;
+                send(ChunkData::Bytes(head))?;
             }
             return Ok((seq, bytes));
         }
         // It grew meanwhile: chunk what we have followed by the rest.
         let mut c = Chunker::new(sh.params, io::Cursor::new(head).chain(f));
         while let Some(chunk) = c.next_chunk()? {
-            send(chunk)?;
+            send(ChunkData::Bytes(chunk))?;
         }
         return Ok((seq, bytes));
     }
@@ -195,14 +205,43 @@ fn read_file(sh: &Shared<'_>, job: &FileJob, chunks: &Sender<ChunkJob>) -> io::R
         if sh.aborted() {
             return Err(io::Error::other("backup aborted"));
         }
-        send(chunk)?;
+        if is_zero(&chunk) {
+            send(ChunkData::Zeros(chunk.len()))?;
+            c.recycle(chunk);
+        } else {
+            send(ChunkData::Bytes(chunk))?;
+        }
     }
     Ok((seq, bytes))
 }
 
 fn is_zero(data: &[u8]) -> bool {
-    static ZEROS: [u8; 4096] = [0; 4096];
-    data.chunks(4096).all(|c| c == &ZEROS[..c.len()])
+    // A vectorised OR per block, stopping at the first block with data.
+    data.chunks(4096)
+        .all(|c| c.iter().fold(0u8, |acc, b| acc | b) == 0)
+}
+
+/// Stores a chunk; returns its id.
+fn store(sh: &Shared<'_>, data: &ChunkData) -> crate::error::Result<Id> {
+    match data {
+        ChunkData::Bytes(b) => {
+            let id = Id::hash(b);
+            sh.saver.save(BlobType::Data, id, b)?;
+            Ok(id)
+        }
+        ChunkData::Zeros(len) => {
+            // Runs of zeros of one length all hash alike: the first one is
+            // hashed and stored, later ones only looked up.
+            if let Some(id) = sh.zero_ids.lock().get(len).copied() {
+                return Ok(id);
+            }
+            let zeros = vec![0u8; *len];
+            let id = Id::hash(&zeros);
+            sh.saver.save(BlobType::Data, id, &zeros)?;
+            sh.zero_ids.lock().insert(*len, id);
+            Ok(id)
+        }
+    }
 }
 
 /// Hashes and stores chunks.
@@ -211,28 +250,21 @@ pub(crate) fn worker(sh: &Shared<'_>, chunks: Receiver<ChunkJob>, out: Sender<Ou
         if sh.aborted() {
             continue; // drain so readers are not blocked
         }
-        let len = job.data.len();
-        // Runs of zeros (sparse images, preallocated files) are common and
-        // all hash alike: remember their id per length.
-        let zero = is_zero(&job.data);
-        let cached = if zero {
-            sh.zero_ids.lock().get(&len).copied()
-        } else {
-            None
+        let id = match store(sh, &job.data) {
+            Ok(id) => id,
+            Err(e) => {
+                sh.fail(e);
+                continue;
+            }
         };
-        let id = cached.unwrap_or_else(|| Id::hash(&job.data));
-        if zero && cached.is_none() {
-            sh.zero_ids.lock().insert(len, id);
-        }
-        if !(cached.is_some() && sh.saver.known(BlobType::Data, &id))
-            && let Err(e) = sh.saver.save(BlobType::Data, id, &job.data)
-        {
-            sh.fail(e);
-            continue;
-        }
-        sh.progress.processed(0, len as u64);
-        if job.data.capacity() >= MIN_SIZE {
-            let _ = sh.pool.0.try_send(job.data);
+        match job.data {
+            ChunkData::Bytes(b) => {
+                sh.progress.processed(0, b.len() as u64);
+                if b.capacity() >= MIN_SIZE {
+                    let _ = sh.pool.0.try_send(b);
+                }
+            }
+            ChunkData::Zeros(n) => sh.progress.processed(0, n as u64),
         }
         if out
             .send(Outcome::Chunk {
