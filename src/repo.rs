@@ -40,8 +40,11 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// restic's `auto`: fast zstd.
-    pub const AUTO: Compression = Compression::Level(3);
+    /// `auto`: zstd level 2. restic's `auto` (the Go zstd encoder's default
+    /// speed) compresses about like C zstd level 2; on the benchmark data
+    /// level 2 gave the same repository size as restic with 15% less CPU
+    /// than level 3 (docs/performance.md).
+    pub const AUTO: Compression = Compression::Level(2);
     /// restic's `max`.
     pub const MAX: Compression = Compression::Level(19);
 

@@ -117,10 +117,13 @@ pub fn backup(
 
     let (job_tx, job_rx) = crossbeam_channel::bounded(1024);
     let workers = crate::parallel::workers();
+    // Two readers hide the latency of opening small files; see
+    // `pipeline::read_file` for why only one chunks a large file at a time.
+    let readers = 2;
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded(workers);
     let (out_tx, out_rx) = crossbeam_channel::unbounded();
     let mut walker = std::thread::scope(|s| {
-        for _ in 0..2 {
+        for _ in 0..readers {
             let (jobs, chunks, out) = (job_rx.clone(), chunk_tx.clone(), out_tx.clone());
             let sh = &shared;
             s.spawn(move || pipeline::reader(sh, jobs, chunks, out));

@@ -77,6 +77,8 @@ pub(crate) struct Shared<'a> {
     pub params: &'a ChunkerParams,
     pub progress: &'a dyn Progress,
     pub abort: AtomicBool,
+    /// Held while a reader chunks a large file.
+    big_file: Mutex<()>,
     /// Chunk buffers done with, for the readers to reuse.
     pool: (Sender<Vec<u8>>, Receiver<Vec<u8>>),
     pub fatal: Mutex<Option<Error>>,
@@ -95,6 +97,7 @@ impl<'a> Shared<'a> {
             progress,
             abort: AtomicBool::new(false),
             pool: crossbeam_channel::bounded(2),
+            big_file: Mutex::new(()),
             fatal: Mutex::new(None),
             zero_ids: Mutex::new(HashMap::new()),
         }
@@ -196,6 +199,10 @@ fn read_file(sh: &Shared<'_>, job: &FileJob, chunks: &Sender<ChunkJob>) -> io::R
         }
         return Ok((seq, bytes));
     }
+    // One large file is chunked at a time: each chunker holds up to two
+    // maximal chunks (16 MiB), and the workers, not the readers, set the
+    // pace; the other reader goes on with small files meanwhile.
+    let _big = sh.big_file.lock();
     let mut c = Chunker::new(sh.params, f);
     loop {
         while let Ok(buf) = sh.pool.1.try_recv() {

@@ -26,6 +26,9 @@ use crate::snapshot::Tree;
 pub const PACK_SIZE: usize = 16 << 20;
 /// A pack's buffer: the target size plus one maximal compressed chunk.
 const PACK_CAPACITY: usize = PACK_SIZE + crate::chunker::MAX_SIZE + (64 << 10);
+/// At most this many pack buffers exist: one filling, one queued, one being
+/// written.
+const PACK_BUFFERS: usize = 3;
 /// An index file is written once it describes this many blobs.
 const INDEX_BLOBS: usize = 50_000;
 const SHARDS: usize = 64;
@@ -59,7 +62,9 @@ pub struct BlobSaver {
     data_added_packed: AtomicU64,
     packs: Arc<AtomicU64>,
     /// Pack buffers the writer is done with, for reuse.
-    free_packs: (Sender<Vec<u8>>, Receiver<Vec<u8>>),
+    free_packs: Receiver<Vec<u8>>,
+    /// Pack buffers in existence (filling, queued, being written, free).
+    pack_buffers: std::sync::atomic::AtomicUsize,
 }
 
 /// A worker thread's zstd context and output buffer, kept across blobs so
@@ -97,17 +102,14 @@ fn with_payload<R>(
         let Some(enc) = cell.as_mut() else {
             return Ok(f(plain, None));
         };
+        // Compressed output is only kept if smaller than the input, so the
+        // buffer never needs more than that: zstd reports "destination too
+        // small" for incompressible data, which is stored as it is.
         enc.buf.clear();
-        enc.buf
-            .reserve(zstd::zstd_safe::compress_bound(plain.len()));
-        let n = enc
-            .comp
-            .compress_to_buffer(plain, &mut enc.buf)
-            .map_err(|e| Error::io("zstd compress", e))?;
-        if n < plain.len() {
-            Ok(f(&enc.buf[..n], Some(plain.len() as u32)))
-        } else {
-            Ok(f(plain, None))
+        enc.buf.reserve_exact(plain.len());
+        match enc.comp.compress_to_buffer(plain, &mut enc.buf) {
+            Ok(n) if n < plain.len() => Ok(f(&enc.buf[..n], Some(plain.len() as u32))),
+            _ => Ok(f(plain, None)),
         }
     })
 }
@@ -115,13 +117,14 @@ fn with_payload<R>(
 impl BlobSaver {
     /// A saver writing into `repo`.
     pub fn new(repo: Arc<Repository>) -> BlobSaver {
-        let (tx, rx) = crossbeam_channel::bounded::<PackBuilder>(0);
+        let (tx, rx) = crossbeam_channel::bounded::<PackBuilder>(1);
         let packs = Arc::new(AtomicU64::new(0));
-        let free_packs = crossbeam_channel::bounded::<Vec<u8>>(1);
+        // Only the writer holds the sender, so a writer that stopped
+        // disconnects the channel instead of leaving savers waiting.
+        let (free, free_packs) = crossbeam_channel::bounded::<Vec<u8>>(PACK_BUFFERS);
         let writer = {
             let repo = repo.clone();
             let packs = packs.clone();
-            let free = free_packs.0.clone();
             std::thread::Builder::new()
                 .name("pack-writer".into())
                 .spawn(move || write_packs(&repo, &rx, &packs, &free))
@@ -140,6 +143,7 @@ impl BlobSaver {
             data_added_packed: AtomicU64::new(0),
             packs,
             free_packs,
+            pack_buffers: std::sync::atomic::AtomicUsize::new(1),
         }
     }
 
@@ -174,16 +178,15 @@ impl BlobSaver {
                 BlobType::Tree => self.tree.lock(),
             };
             let stored = pb.add_encrypting(key, t, id, payload, ulen);
-            let full = (pb.len() >= PACK_SIZE).then(|| {
-                let buf = self
-                    .free_packs
-                    .1
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(PACK_CAPACITY));
-                std::mem::replace(&mut *pb, PackBuilder::from_buffer(buf))
-            });
-            (stored, full)
-        })?;
+            let full = match pb.len() >= PACK_SIZE {
+                true => {
+                    let buf = self.pack_buffer()?;
+                    Some(std::mem::replace(&mut *pb, PackBuilder::from_buffer(buf)))
+                }
+                false => None,
+            };
+            Ok::<_, Error>((stored, full))
+        })??;
         match t {
             BlobType::Data => &self.data_blobs,
             BlobType::Tree => &self.tree_blobs,
@@ -197,6 +200,22 @@ impl BlobSaver {
             self.send(pb)?;
         }
         Ok(true)
+    }
+
+    /// A buffer for the next pack: a free one, a new one while fewer than
+    /// [`PACK_BUFFERS`] exist, or else the next one the writer frees (so a
+    /// slow disk holds the backup back instead of growing memory).
+    fn pack_buffer(&self) -> Result<Vec<u8>> {
+        if let Ok(buf) = self.free_packs.try_recv() {
+            return Ok(buf);
+        }
+        if self.pack_buffers.fetch_add(1, Ordering::SeqCst) < PACK_BUFFERS {
+            return Ok(Vec::with_capacity(PACK_CAPACITY));
+        }
+        self.pack_buffers.fetch_sub(1, Ordering::SeqCst);
+        self.free_packs
+            .recv()
+            .map_err(|_| Error::new(crate::ErrorKind::Io, "pack writer stopped"))
     }
 
     /// Encodes and stores a tree; returns its id.
