@@ -28,7 +28,7 @@ struct Dribble<'a> {
 impl Read for Dribble<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.calls += 1;
-        if self.interrupt && self.calls % 2 == 0 {
+        if self.interrupt && self.calls.is_multiple_of(2) {
             return Err(io::ErrorKind::Interrupted.into());
         }
         let n = buf.len().min(self.step).min(self.data.len());

@@ -75,7 +75,7 @@ impl KdfParams {
     pub fn check(&self) -> Result<()> {
         let bad = |what: String| Error::new(ErrorKind::Unsupported, format!("key file: {what}"));
         let (n, r, p) = (self.n, u64::from(self.r), u64::from(self.p));
-        if !n.is_power_of_two() || n < 2 || n > MAX_N {
+        if !n.is_power_of_two() || !(2..=MAX_N).contains(&n) {
             return Err(bad(format!(
                 "scrypt N={n} is not a power of two up to 2^24"
             )));
