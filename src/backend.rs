@@ -108,6 +108,16 @@ pub(crate) mod conformance {
                 .err(),
             Some(io::ErrorKind::UnexpectedEof)
         );
+        // Lengths and offsets from a hostile index: refused, not allocated.
+        for (offset, len) in [(6, u32::MAX as usize), (u64::MAX, 2), (12, 0)] {
+            assert_eq!(
+                b.read_at(FileType::Pack, &name, offset, len)
+                    .map_err(|e| e.kind())
+                    .err(),
+                Some(io::ErrorKind::UnexpectedEof),
+                "{offset}+{len}"
+            );
+        }
         assert_eq!(b.size(FileType::Pack, &name).expect("size"), 11);
         let list = b.list(FileType::Pack).expect("list");
         assert_eq!(

@@ -101,7 +101,29 @@ thread_local! {
 /// Decompresses a blob whose plaintext length the index gives, with a
 /// per-thread zstd context (creating one per blob cost ~3% of a restore).
 /// Output beyond `len` is an error, so a hostile frame cannot grow memory.
+///
+/// `len` is untrusted too (an index or pack header claims it): it is
+/// refused above [`MAX_PLAINTEXT`], and `len` bytes are set aside up front
+/// only when the frame itself states that size. Other frames (no size in
+/// the header, or several frames) are decompressed as a stream, so memory
+/// grows with the real output, never with the claim alone.
 pub fn decompress_exact(data: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    if len > MAX_PLAINTEXT {
+        return Err(invalid(format!(
+            "claimed size {len} exceeds the {MAX_PLAINTEXT} byte limit"
+        )));
+    }
+    match zstd::zstd_safe::get_frame_content_size(data) {
+        Ok(Some(n)) if n == len as u64 => {}
+        Ok(Some(n)) if n > len as u64 => {
+            return Err(invalid(format!(
+                "frame holds {n} bytes, more than the {len} expected"
+            )));
+        }
+        Ok(_) => return decompress_bounded(data, len),
+        Err(_) => return Err(invalid("not a zstd frame".into())),
+    }
     DECOMPRESSOR.with(|cell| {
         let mut cell = cell.borrow_mut();
         if cell.is_none() {
@@ -482,5 +504,97 @@ impl Repository {
     pub fn load_tree(&self, id: &Id) -> Result<crate::snapshot::Tree> {
         let data = self.load_blob(BlobType::Tree, id)?;
         crate::snapshot::Tree::decode(id, &data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::MemBackend;
+
+    fn frame_without_size(data: &[u8]) -> Vec<u8> {
+        let mut c = zstd::bulk::Compressor::new(3).expect("compressor");
+        c.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(false))
+            .expect("parameter");
+        let frame = c.compress(data).expect("compress");
+        assert!(matches!(
+            zstd::zstd_safe::get_frame_content_size(&frame),
+            Ok(None)
+        ));
+        frame
+    }
+
+    #[test]
+    fn decompress_exact_bounds_the_claimed_length() {
+        let text = b"restic blob ".repeat(100);
+        let sized = zstd::bulk::compress(&text, 3).expect("compress");
+        let no_size = frame_without_size(&text);
+        for frame in [&sized, &no_size] {
+            assert_eq!(decompress_exact(frame, text.len()).expect("exact"), text);
+            // More output than claimed is refused, with or without a size in the frame.
+            assert!(decompress_exact(frame, text.len() - 1).is_err());
+        }
+        // Less output than claimed comes back short (the caller compares).
+        for frame in [&sized, &no_size] {
+            let short = decompress_exact(frame, text.len() + 1).expect("short");
+            assert_eq!(short.len(), text.len());
+        }
+        // Two frames: the first one's size is not the total.
+        let mut two = sized.clone();
+        two.extend_from_slice(&sized);
+        assert_eq!(
+            decompress_exact(&two, 2 * text.len()).expect("two frames"),
+            text.repeat(2)
+        );
+        // Claims beyond the limit are refused before anything is read.
+        let e = decompress_exact(&sized, MAX_PLAINTEXT + 1).expect_err("over limit");
+        assert!(e.to_string().contains("exceeds"), "{e}");
+        assert!(decompress_exact(b"no zstd here", 12).is_err());
+    }
+
+    /// Found by the `blob` fuzz target: a blob claiming an uncompressed
+    /// length near 4 GiB made `decode_blob` allocate all of it before the
+    /// (invalid) frame was looked at.
+    #[test]
+    fn decode_blob_refuses_hostile_uncompressed_length() {
+        let kdf = KdfParams {
+            n: 1 << 10,
+            r: 8,
+            p: 1,
+        };
+        let repo = Repository::init(Arc::new(MemBackend::new()), b"pw", kdf).expect("init");
+        let payload = [255u8, 255, 255, 255, 31, 37, 44, 32, 98, 108, 111, 98, 10];
+        let text = b"hello".repeat(50);
+        let frame = zstd::bulk::compress(&text, 3).expect("compress");
+        let no_size = frame_without_size(&text);
+        let cases: [(&[u8], u32); 4] = [
+            (&payload, 0xFFFF_0DF0),
+            (&frame, u32::MAX),
+            (&no_size, u32::MAX),
+            (&no_size, (MAX_PLAINTEXT / 2) as u32),
+        ];
+        for (data, claimed) in cases {
+            let b = PackedBlob {
+                blob_type: BlobType::Data,
+                id: Id::hash(&text),
+                offset: 0,
+                length: (data.len() + crate::crypto::OVERHEAD) as u32,
+                uncompressed_length: Some(claimed),
+            };
+            let mut enc = repo.key().encrypt(data);
+            let e = repo
+                .decode_blob("blob", &b, &mut enc)
+                .expect_err("hostile length");
+            assert_eq!(e.kind(), ErrorKind::Damaged, "{e}");
+        }
+        let b = PackedBlob {
+            blob_type: BlobType::Data,
+            id: Id::hash(&text),
+            offset: 0,
+            length: (no_size.len() + crate::crypto::OVERHEAD) as u32,
+            uncompressed_length: Some(text.len() as u32),
+        };
+        let mut enc = repo.key().encrypt(&no_size);
+        assert_eq!(repo.decode_blob("blob", &b, &mut enc).expect("ok"), text);
     }
 }

@@ -128,6 +128,15 @@ impl Backend for LocalBackend {
     fn read_at(&self, t: FileType, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let p = self.path(t, name);
         let f = File::open(&p).map_err(|e| with_path(e, &p))?;
+        // `offset` and `len` come from index entries: check them against the
+        // file before allocating `len` bytes.
+        let size = f.metadata().map_err(|e| with_path(e, &p))?.len();
+        if offset.checked_add(len as u64).is_none_or(|end| end > size) {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{}: range {offset}+{len} past end {size}", p.display()),
+            ));
+        }
         let mut buf = vec![0u8; len];
         f.read_exact_at(&mut buf, offset).map_err(|e| {
             io::Error::new(

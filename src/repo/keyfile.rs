@@ -58,24 +58,52 @@ pub struct KeyFile {
     pub data: Vec<u8>,
 }
 
-/// Upper bounds so a hostile key file cannot make us allocate gigabytes.
+/// Upper bounds so a hostile key file cannot make us allocate gigabytes or
+/// compute for minutes. restic calibrates its key files to about 0.5 s
+/// within 60 MiB; ours use 32 MiB by default.
 const MAX_N: u64 = 1 << 24;
 const MAX_RP: u64 = 1 << 16;
+/// scrypt's memory, `128 * r * N` bytes: at most 1 GiB.
+const MAX_MEMORY: u64 = 1 << 30;
+/// scrypt's work, `N * r * p`: 256 times that of the default parameters
+/// (seconds, not minutes).
+const MAX_WORK: u64 = 1 << 26;
+
+impl KdfParams {
+    /// Checks that the parameters are valid and within the bounds on memory
+    /// and work that a key file may demand.
+    pub fn check(&self) -> Result<()> {
+        let bad = |what: String| Error::new(ErrorKind::Unsupported, format!("key file: {what}"));
+        let (n, r, p) = (self.n, u64::from(self.r), u64::from(self.p));
+        if !n.is_power_of_two() || !(2..=MAX_N).contains(&n) {
+            return Err(bad(format!(
+                "scrypt N={n} is not a power of two up to 2^24"
+            )));
+        }
+        if r * p > MAX_RP || r == 0 || p == 0 {
+            return Err(bad(format!("scrypt r={r} p={p} out of range")));
+        }
+        // n <= 2^24 and r <= 2^16: no overflow below.
+        let memory = 128 * r * n;
+        if memory > MAX_MEMORY {
+            return Err(bad(format!(
+                "scrypt N={n} r={r} needs {} MiB of memory, more than the {} MiB limit",
+                memory >> 20,
+                MAX_MEMORY >> 20
+            )));
+        }
+        if n * r * p > MAX_WORK {
+            return Err(bad(format!(
+                "scrypt N={n} r={r} p={p} is more work than the limit N*r*p <= 2^26"
+            )));
+        }
+        Ok(())
+    }
+}
 
 fn derive(password: &[u8], salt: &[u8], params: KdfParams) -> Result<Key> {
     let bad = |what: &str| Error::new(ErrorKind::Unsupported, format!("key file: {what}"));
-    if !params.n.is_power_of_two() || params.n < 2 || params.n > MAX_N {
-        return Err(bad(&format!(
-            "scrypt N={} is not a power of two up to 2^24",
-            params.n
-        )));
-    }
-    if u64::from(params.r) * u64::from(params.p) > MAX_RP || params.r == 0 || params.p == 0 {
-        return Err(bad(&format!(
-            "scrypt r={} p={} out of range",
-            params.r, params.p
-        )));
-    }
+    params.check()?;
     let log_n = u8::try_from(params.n.trailing_zeros()).map_err(|_| bad("scrypt N"))?;
     let sp = scrypt::Params::new(log_n, params.r, params.p, 64)
         .map_err(|e| bad(&format!("scrypt parameters: {e}")))?;
@@ -164,5 +192,41 @@ mod tests {
         let mut hostile = parsed.clone();
         hostile.n = 1 << 40;
         assert!(hostile.open(b"secret").is_err());
+    }
+
+    /// Parameters within the old per-field bounds (N <= 2^24, r*p <= 2^16)
+    /// still asked for 16 or 32 GiB (found with the `key_file` fuzz target:
+    /// N=2^12, r=2^16 aborted on a 32 GiB allocation) or minutes of work
+    /// (N=2^12, r=8, p=8192). They are refused before scrypt runs.
+    #[test]
+    fn hostile_scrypt_parameters_are_refused() {
+        let kf = KeyFile::create(b"pw", &Key::random(), KdfParams::default()).expect("create");
+        for (n, r, p) in [
+            (1u64 << 12, 1u32 << 16, 1u32),
+            (1 << 24, 8, 1),
+            (1 << 21, 8, 1),
+            (1 << 12, 8, 8192),
+            (1 << 20, 8, 16),
+        ] {
+            let params = KdfParams { n, r, p };
+            let e = params.check().expect_err("hostile parameters");
+            assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+            let mut hostile = kf.clone();
+            (hostile.n, hostile.r, hostile.p) = (n, r, p);
+            let started = std::time::Instant::now();
+            assert!(hostile.open(b"pw").is_err());
+            assert!(started.elapsed().as_secs() < 1);
+        }
+        // What restic and vaultfs write stays accepted: restic's defaults,
+        // its 60 MiB calibration limit, ours, and 1 GiB.
+        for (n, r, p) in [
+            (1u64 << 15, 8u32, 1u32),
+            (1 << 15, 8, 5),
+            (1 << 16, 7, 1),
+            (1 << 20, 8, 8),
+            (1 << 17, 8, 64),
+        ] {
+            KdfParams { n, r, p }.check().expect("usual parameters");
+        }
     }
 }
