@@ -84,6 +84,15 @@ pub trait Backend: Send + Sync {
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()>;
     /// Removes a file.
     fn remove(&self, t: FileType, name: &str) -> io::Result<()>;
+    /// Makes every earlier `write` of a pack durable as a directory entry.
+    /// Pack writes may defer the directory sync to this call (a backup
+    /// writes hundreds of packs, and syncing the directory after each one
+    /// stalls the pipeline on a busy disk); callers sync before they write
+    /// an index that refers to the packs. Other file types are durable
+    /// when `write` returns.
+    fn sync(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

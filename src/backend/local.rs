@@ -13,12 +13,17 @@ use super::{Backend, FileInfo, FileType};
 /// A repository directory on a local filesystem.
 pub struct LocalBackend {
     root: PathBuf,
+    /// Directories with renamed packs whose entries are not yet synced.
+    unsynced: parking_lot::Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 impl LocalBackend {
     /// A backend rooted at `root` (which need not exist yet).
     pub fn new(root: impl Into<PathBuf>) -> LocalBackend {
-        LocalBackend { root: root.into() }
+        LocalBackend {
+            root: root.into(),
+            unsynced: Default::default(),
+        }
     }
 
     /// The repository directory.
@@ -173,7 +178,12 @@ impl Backend for LocalBackend {
             f.set_permissions(fs::Permissions::from_mode(0o400))?;
             drop(f);
             fs::rename(&tmp, &final_path)?;
-            File::open(&dir)?.sync_all()
+            if t == FileType::Pack {
+                self.unsynced.lock().insert(dir.clone());
+                Ok(())
+            } else {
+                File::open(&dir)?.sync_all()
+            }
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -184,6 +194,16 @@ impl Backend for LocalBackend {
     fn remove(&self, t: FileType, name: &str) -> io::Result<()> {
         let p = self.path(t, name);
         fs::remove_file(&p).map_err(|e| with_path(e, &p))
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        let dirs = std::mem::take(&mut *self.unsynced.lock());
+        for dir in dirs {
+            File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| with_path(e, &dir))?;
+        }
+        Ok(())
     }
 }
 

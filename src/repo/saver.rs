@@ -29,6 +29,8 @@ const PACK_CAPACITY: usize = PACK_SIZE + crate::chunker::MAX_SIZE + (64 << 10);
 /// At most this many pack buffers exist: one filling, one queued, one being
 /// written.
 const PACK_BUFFERS: usize = 3;
+/// Threads writing packs.
+const WRITERS: usize = 1;
 /// An index file is written once it describes this many blobs.
 const INDEX_BLOBS: usize = 50_000;
 const SHARDS: usize = 64;
@@ -55,7 +57,7 @@ pub struct BlobSaver {
     data: Mutex<PackBuilder>,
     tree: Mutex<PackBuilder>,
     tx: Option<Sender<PackBuilder>>,
-    writer: Option<JoinHandle<Result<IndexFile>>>,
+    writers: Vec<JoinHandle<Result<IndexFile>>>,
     data_blobs: AtomicU64,
     tree_blobs: AtomicU64,
     data_added: AtomicU64,
@@ -122,21 +124,26 @@ impl BlobSaver {
         // Only the writer holds the sender, so a writer that stopped
         // disconnects the channel instead of leaving savers waiting.
         let (free, free_packs) = crossbeam_channel::bounded::<Vec<u8>>(PACK_BUFFERS);
-        let writer = {
-            let repo = repo.clone();
-            let packs = packs.clone();
-            std::thread::Builder::new()
-                .name("pack-writer".into())
-                .spawn(move || write_packs(&repo, &rx, &packs, &free))
-                .ok()
-        };
+        // One writer kept up with two cores of compression in the
+        // benchmark (the directory syncs are batched, see Backend::sync);
+        // each more writer costs a pack buffer of memory.
+        let writers = (0..WRITERS)
+            .filter_map(|_| {
+                let (repo, packs, rx, free) =
+                    (repo.clone(), packs.clone(), rx.clone(), free.clone());
+                std::thread::Builder::new()
+                    .name("pack-writer".into())
+                    .spawn(move || write_packs(&repo, &rx, &packs, &free))
+                    .ok()
+            })
+            .collect();
         BlobSaver {
             repo,
             claimed: (0..SHARDS).map(|_| Mutex::new(HashSet::new())).collect(),
             data: Mutex::new(PackBuilder::with_capacity(PACK_CAPACITY)),
             tree: Mutex::new(PackBuilder::default()),
             tx: Some(tx),
-            writer,
+            writers,
             data_blobs: AtomicU64::new(0),
             tree_blobs: AtomicU64::new(0),
             data_added: AtomicU64::new(0),
@@ -251,13 +258,30 @@ impl BlobSaver {
             }
         }
         drop(self.tx.take());
-        let writer = self
-            .writer
-            .take()
-            .ok_or_else(|| Error::new(crate::ErrorKind::Io, "no pack writer"))?;
-        let pending = writer
-            .join()
-            .map_err(|_| Error::new(crate::ErrorKind::Io, "pack writer panicked"))??;
+        if self.writers.is_empty() {
+            return Err(Error::new(crate::ErrorKind::Io, "no pack writer"));
+        }
+        let mut pending = IndexFile::default();
+        let mut failed = None;
+        for w in std::mem::take(&mut self.writers) {
+            match w.join() {
+                Ok(Ok(f)) => pending.packs.extend(f.packs),
+                Ok(Err(e)) => failed = failed.or(Some(e)),
+                Err(_) => {
+                    failed = failed.or(Some(Error::new(
+                        crate::ErrorKind::Io,
+                        "pack writer panicked",
+                    )))
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        self.repo
+            .backend()
+            .sync()
+            .map_err(|e| Error::io("syncing packs", e))?;
         if !pending.packs.is_empty() {
             self.repo.save_unpacked(FileType::Index, &pending)?;
         }
@@ -288,6 +312,10 @@ fn write_packs(
         pending.add_pack(id, &blobs);
         packs.fetch_add(1, Ordering::Relaxed);
         if pending.blob_count() >= INDEX_BLOBS {
+            // The index may only name packs that are durably in place.
+            repo.backend()
+                .sync()
+                .map_err(|e| Error::io("syncing packs", e))?;
             repo.save_unpacked(FileType::Index, &std::mem::take(&mut pending))?;
         }
     }
