@@ -57,25 +57,65 @@ const ENTRY_LEN_COMPRESSED: usize = 41;
 /// restic refuses headers beyond 16 MiB; so do we.
 pub const MAX_HEADER_LEN: u32 = 16 << 20;
 
-/// Builds one pack in memory.
+/// Alignment of pack data in memory, so the local backend can write packs
+/// with direct I/O.
+pub const PACK_ALIGN: usize = 4096;
+
+/// Builds one pack in memory. The pack starts at `base` inside `data`,
+/// chosen so that it is [`PACK_ALIGN`]-aligned in memory when the buffer
+/// was made with room for it.
 #[derive(Default)]
 pub struct PackBuilder {
     data: Vec<u8>,
+    base: usize,
     blobs: Vec<PackedBlob>,
+}
+
+/// A finished pack: its bytes are `buf[start..]`.
+pub struct FinishedPack {
+    /// The buffer (returned for reuse once written).
+    pub buf: Vec<u8>,
+    /// Where the pack starts in `buf`.
+    pub start: usize,
+    /// SHA-256 of the pack: its file name.
+    pub id: Id,
+    /// The blobs it holds.
+    pub blobs: Vec<PackedBlob>,
+}
+
+impl FinishedPack {
+    /// The pack file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or_default()
+    }
 }
 
 impl PackBuilder {
     /// An empty pack with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> PackBuilder {
+        PackBuilder::from_buffer(Vec::with_capacity(capacity + PACK_ALIGN))
+    }
+
+    /// An empty pack reusing `buf`'s allocation.
+    pub fn from_buffer(mut buf: Vec<u8>) -> PackBuilder {
+        buf.clear();
+        let misalign = buf.as_ptr() as usize % PACK_ALIGN;
+        let base = if buf.capacity() > PACK_ALIGN && misalign != 0 {
+            PACK_ALIGN - misalign
+        } else {
+            0
+        };
+        buf.resize(base, 0);
         PackBuilder {
-            data: Vec::with_capacity(capacity),
+            data: buf,
+            base,
             blobs: Vec::new(),
         }
     }
 
     /// Bytes of blobs so far.
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.data.len() - self.base
     }
 
     /// True when no blob was added.
@@ -88,15 +128,6 @@ impl PackBuilder {
         self.blobs.len()
     }
 
-    /// An empty pack reusing `buf`'s allocation.
-    pub fn from_buffer(mut buf: Vec<u8>) -> PackBuilder {
-        buf.clear();
-        PackBuilder {
-            data: buf,
-            blobs: Vec::new(),
-        }
-    }
-
     /// Encrypts `payload` straight into the pack; returns the stored length.
     pub fn add_encrypting(
         &mut self,
@@ -106,9 +137,9 @@ impl PackBuilder {
         payload: &[u8],
         uncompressed: Option<u32>,
     ) -> u32 {
-        let offset = self.data.len();
+        let offset = self.len();
         key.encrypt_into(payload, &mut self.data);
-        let length = (self.data.len() - offset) as u32;
+        let length = (self.len() - offset) as u32;
         self.blobs.push(PackedBlob {
             blob_type,
             id,
@@ -127,7 +158,7 @@ impl PackBuilder {
         encrypted: &[u8],
         uncompressed: Option<u32>,
     ) {
-        let offset = self.data.len() as u32;
+        let offset = self.len() as u32;
         self.data.extend_from_slice(encrypted);
         self.blobs.push(PackedBlob {
             blob_type,
@@ -138,9 +169,8 @@ impl PackBuilder {
         });
     }
 
-    /// Appends the encrypted header and its length; returns the pack bytes,
-    /// its id and the blobs it holds.
-    pub fn finish(mut self, key: &Key) -> (Vec<u8>, Id, Vec<PackedBlob>) {
+    /// Appends the encrypted header and its length.
+    pub fn finish(mut self, key: &Key) -> FinishedPack {
         let mut header = Vec::with_capacity(self.blobs.len() * ENTRY_LEN_COMPRESSED);
         for b in &self.blobs {
             let t: u8 = match (b.blob_type, b.uncompressed_length.is_some()) {
@@ -160,8 +190,13 @@ impl PackBuilder {
         key.encrypt_into(&header, &mut self.data);
         let hlen = (self.data.len() - before) as u32;
         self.data.extend_from_slice(&hlen.to_le_bytes());
-        let id = Id::hash(&self.data);
-        (self.data, id, self.blobs)
+        let id = Id::hash(&self.data[self.base..]);
+        FinishedPack {
+            buf: self.data,
+            start: self.base,
+            id,
+            blobs: self.blobs,
+        }
     }
 }
 
@@ -255,7 +290,8 @@ mod tests {
         let e2 = key.encrypt(b"compressed-ish");
         b.add(BlobType::Data, Id::hash(b"one"), &e1, None);
         b.add(BlobType::Tree, Id::hash(b"two"), &e2, Some(99));
-        let (bytes, id, blobs) = b.finish(&key);
+        let fin = b.finish(&key);
+        let (bytes, id, blobs) = (fin.bytes().to_vec(), fin.id, fin.blobs);
         assert_eq!(id, Id::hash(&bytes));
         let n = bytes.len();
         let trailer = [bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]];

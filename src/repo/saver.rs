@@ -217,7 +217,7 @@ impl BlobSaver {
             return Ok(buf);
         }
         if self.pack_buffers.fetch_add(1, Ordering::SeqCst) < PACK_BUFFERS {
-            return Ok(Vec::with_capacity(PACK_CAPACITY));
+            return Ok(Vec::with_capacity(PACK_CAPACITY + super::pack::PACK_ALIGN));
         }
         self.pack_buffers.fetch_sub(1, Ordering::SeqCst);
         self.free_packs
@@ -303,13 +303,14 @@ fn write_packs(
 ) -> Result<IndexFile> {
     let mut pending = IndexFile::default();
     for pb in rx.iter() {
-        let (bytes, id, blobs) = pb.finish(repo.key());
+        let fin = pb.finish(repo.key());
+        let (id, blobs) = (fin.id, &fin.blobs);
         repo.backend()
-            .write(FileType::Pack, &id.to_hex(), &bytes)
+            .write(FileType::Pack, &id.to_hex(), fin.bytes())
             .map_err(|e| Error::io(format!("writing pack {}", id.short()), e))?;
-        let _ = free.try_send(bytes);
-        repo.index_pack(id, &blobs);
-        pending.add_pack(id, &blobs);
+        repo.index_pack(id, blobs);
+        pending.add_pack(id, blobs);
+        let _ = free.try_send(fin.buf);
         packs.fetch_add(1, Ordering::Relaxed);
         if pending.blob_count() >= INDEX_BLOBS {
             // The index may only name packs that are durably in place.
