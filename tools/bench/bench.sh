@@ -23,7 +23,7 @@
 # Environment:
 #   ROUNDS=3  TOOLS="vaultfs restic"  STEPS="init backup1 backup2 backup3 restore small"
 #     (init always runs, and so do the steps a chosen step builds on)
-#   BENCH=${TMPDIR:-/tmp}/vaultfs-bench  WORK=$BENCH/work  OUTDIR=$BENCH/results/<time>
+#   BENCH=${TMPDIR:-/tmp}/vaultfs-bench  WORK=$BENCH/scratch  OUTDIR=$BENCH/results/<time>
 #   VAULTFS_BIN=<repo>/target/release/vaultfs  RESTIC_BIN=restic  SCALE (see make-dataset.sh)
 set -euo pipefail
 
@@ -36,7 +36,7 @@ SCALE=${SCALE:-1}
 BENCH=${BENCH:-${TMPDIR:-/tmp}/vaultfs-bench}
 if [ "$SCALE" = 1 ]; then default_data=$BENCH/data; else default_data=$BENCH/data-scale$SCALE; fi
 DATA=${1:-$default_data}
-WORK=${WORK:-$BENCH/work}
+WORK=${WORK:-$BENCH/scratch}
 OUTDIR=${OUTDIR:-$BENCH/results/$(date +%Y%m%d-%H%M%S)}
 VAULTFS_BIN=${VAULTFS_BIN:-$top/target/release/vaultfs}
 RESTIC_BIN=${RESTIC_BIN:-restic}
