@@ -4,3 +4,5 @@
 //! This crate knows nothing of the vault: everything it reads arrives as a
 //! byte source, so the same parsers serve files in a snapshot, local image
 //! files and partitions inside either.
+
+pub mod io;
