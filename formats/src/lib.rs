@@ -6,3 +6,4 @@
 //! files and partitions inside either.
 
 pub mod io;
+pub mod partition;
