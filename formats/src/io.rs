@@ -76,7 +76,7 @@ pub fn past_end(offset: u64, len: usize, source_len: u64) -> io::Error {
 }
 
 /// How many bytes of a read of `want` at `offset` lie inside `len`.
-pub(crate) fn clamp(offset: u64, want: usize, len: u64) -> usize {
+pub fn clamp(offset: u64, want: usize, len: u64) -> usize {
     if offset >= len {
         0
     } else {

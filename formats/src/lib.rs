@@ -5,5 +5,6 @@
 //! byte source, so the same parsers serve files in a snapshot, local image
 //! files and partitions inside either.
 
+pub mod fs;
 pub mod io;
 pub mod partition;
