@@ -57,7 +57,7 @@ fn backup_round_trip_and_incremental() {
     let tmp = tempfile::tempdir().expect("tmp");
     let src = tmp.path().join("src");
     std::fs::create_dir_all(src.join("sub")).expect("mkdir");
-    let mut big = vec![0u8; 4_000_000];
+    let mut big = vec![0u8; 9_000_000];
     rand::RngCore::fill_bytes(
         &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1),
         &mut big,
@@ -83,7 +83,7 @@ fn backup_round_trip_and_incremental() {
     assert_eq!(content(&repo, &big_node), big);
     assert!(
         big_node.content().len() >= 2,
-        "4 MB of random data make several chunks"
+        "more than the 8 MiB maximum chunk makes several chunks, whatever the seed"
     );
     assert_eq!(
         lookup(&repo, &snap.tree, &src.join("big.link")).content(),
