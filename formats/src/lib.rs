@@ -5,6 +5,7 @@
 //! byte source, so the same parsers serve files in a snapshot, local image
 //! files and partitions inside either.
 
+pub mod container;
 pub mod fs;
 pub mod io;
 pub mod partition;
