@@ -208,5 +208,58 @@ pub fn read_table(disk: &dyn ReadAt, sector_size: u64) -> Result<Table, Partitio
     })
 }
 
+/// The sector size of `disk`: where a GPT header (primary at LBA 1, or the
+/// backup at the last LBA) is found with 512 or 4096-byte sectors; else
+/// `hint` (the logical sector size a container declares), else 512.
+pub fn detect_sector_size(disk: &dyn ReadAt, hint: Option<u32>) -> io::Result<u64> {
+    let signature_at = |offset: u64| -> io::Result<bool> {
+        let mut buf = [0u8; 8];
+        if offset.checked_add(8).is_none_or(|end| end > disk.len()) {
+            return Ok(false);
+        }
+        disk.read_exact_at(offset, &mut buf)?;
+        Ok(&buf == b"EFI PART")
+    };
+    let len = disk.len();
+    for sector in [512u64, 4096] {
+        if signature_at(sector)? {
+            return Ok(sector);
+        }
+    }
+    for sector in [512u64, 4096] {
+        if len >= 2 * sector && len % sector == 0 && signature_at(len - sector)? {
+            return Ok(sector);
+        }
+    }
+    Ok(match hint {
+        Some(4096) => 4096,
+        _ => 512,
+    })
+}
+
+/// Reads the partition table of `disk`, finding its sector size with
+/// [`detect_sector_size`]. An MBR does not record its sector size: if it
+/// cannot be read with the size guessed (an EBR chain that is not where
+/// 512-byte sectors put it) but can with the other, that one is used, with
+/// a warning.
+pub fn read_table_detect(disk: &dyn ReadAt, hint: Option<u32>) -> Result<Table, PartitionError> {
+    let sector = detect_sector_size(disk, hint)?;
+    match read_table(disk, sector) {
+        Err(first) => {
+            let other = if sector == 512 { 4096 } else { 512 };
+            match read_table(disk, other) {
+                Ok(mut t) if t.scheme == Scheme::Mbr => {
+                    t.warnings.push(format!(
+                        "the MBR does not read with {sector}-byte sectors ({first}); read with {other}-byte sectors"
+                    ));
+                    Ok(t)
+                }
+                _ => Err(first),
+            }
+        }
+        ok => ok,
+    }
+}
+
 #[cfg(test)]
 mod tests;

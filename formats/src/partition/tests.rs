@@ -24,10 +24,12 @@ fn oracle(name: &str) -> serde_json::Value {
 /// type (and for GPT name and unique GUID).
 fn matches_sfdisk(name: &str, scheme: Scheme) -> Table {
     let disk = image(name);
-    let t = read_table(&MemSource::new(disk.clone()), 512).expect("table");
+    let o = oracle(name);
+    let sector = o["partitiontable"]["sectorsize"].as_u64().unwrap_or(512);
+    let t = read_table_detect(&MemSource::new(disk.clone()), None).expect("table");
+    assert_eq!(t.sector_size, sector);
     assert_eq!(t.scheme, scheme);
     assert!(t.warnings.is_empty(), "{:?}", t.warnings);
-    let o = oracle(name);
     let parts = o["partitiontable"]["partitions"]
         .as_array()
         .expect("partitions");
@@ -36,12 +38,12 @@ fn matches_sfdisk(name: &str, scheme: Scheme) -> Table {
         let node = q["node"].as_str().unwrap_or_default();
         assert_eq!(node, format!("{name}.img{}", p.index));
         assert_eq!(
-            p.start / 512,
+            p.start / sector,
             q["start"].as_u64().unwrap_or(u64::MAX),
             "{node} start"
         );
         assert_eq!(
-            p.len / 512,
+            p.len / sector,
             q["size"].as_u64().unwrap_or(u64::MAX),
             "{node} size"
         );
@@ -89,6 +91,41 @@ fn mbr_with_logical_partitions_matches_sfdisk() {
         .filter(|i| *i >= 5)
         .collect();
     assert_eq!(logical, vec![5, 6]);
+}
+
+#[test]
+fn gpt_with_4096_byte_sectors_matches_sfdisk() {
+    matches_sfdisk("gpt4k", Scheme::Gpt);
+}
+
+#[test]
+fn mbr_with_4096_byte_sectors() {
+    // An MBR does not say its sector size. Without a hint, 512-byte sectors
+    // put the EBR chain in the wrong place, so 4096 is tried, with a warning.
+    let disk = MemSource::new(image("mbr4k"));
+    let t = read_table_detect(&disk, None).expect("table");
+    assert_eq!(t.sector_size, 4096);
+    assert_eq!(t.warnings.len(), 1, "{:?}", t.warnings);
+    assert!(read_table(&disk, 512).is_err());
+    let t = read_table_detect(&disk, Some(4096)).expect("table");
+    assert_eq!(t.sector_size, 4096);
+    assert!(t.warnings.is_empty());
+    let starts: Vec<(u32, u64)> = t
+        .partitions
+        .iter()
+        .map(|p| (p.index, p.start / 4096))
+        .collect();
+    assert_eq!(starts, [(1, 256), (2, 1280), (5, 1536), (6, 3072)]);
+}
+
+#[test]
+fn gpt_4096_with_damaged_primary_is_still_found_by_its_backup() {
+    let mut disk = image("gpt4k");
+    disk[4096..4104].copy_from_slice(b"garbage!");
+    let t = read_table_detect(&MemSource::new(disk), None).expect("table");
+    assert_eq!(t.sector_size, 4096);
+    assert_eq!(t.partitions.len(), 2);
+    assert!(!t.warnings.is_empty());
 }
 
 #[test]
