@@ -7,5 +7,6 @@
 
 pub mod container;
 pub mod fs;
+pub mod image;
 pub mod io;
 pub mod partition;

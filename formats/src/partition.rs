@@ -138,6 +138,9 @@ pub struct Table {
     pub partitions: Vec<Partition>,
     /// Recoveries made while reading (e.g. the GPT backup header was used).
     pub warnings: Vec<String>,
+    /// GPT: the bytes between the primary header and entry array and the
+    /// backup ones (where partitions and free space lie).
+    pub usable: Option<(u64, u64)>,
 }
 
 impl Table {
@@ -189,6 +192,7 @@ pub fn read_table(disk: &dyn ReadAt, sector_size: u64) -> Result<Table, Partitio
             sector_size,
             partitions: Vec::new(),
             warnings: Vec::new(),
+            usable: None,
         });
     }
     let mbr0 = read_sector(disk, 0, sector_size)?;
@@ -205,6 +209,7 @@ pub fn read_table(disk: &dyn ReadAt, sector_size: u64) -> Result<Table, Partitio
         sector_size,
         partitions: Vec::new(),
         warnings: Vec::new(),
+        usable: None,
     })
 }
 

@@ -14,6 +14,7 @@ const MAX_ENTRY_BYTES: u64 = 4 << 20;
 struct Header {
     lba: u64,
     alternate_lba: u64,
+    first_usable: u64,
     entries_lba: u64,
     num_entries: u32,
     entry_size: u32,
@@ -23,6 +24,24 @@ struct Header {
 /// Does LBA 1 hold a GPT header signature?
 pub(crate) fn has_signature(disk: &dyn ReadAt, sector: u64) -> Result<bool, PartitionError> {
     Ok(read_sector(disk, 1, sector)?.get(..8) == Some(SIGNATURE.as_slice()))
+}
+
+impl Header {
+    /// The bytes between the primary structures (header, entries) and the
+    /// backup ones, as LBAs times `sector`; `None` if the header's numbers
+    /// do not describe a sane layout.
+    fn between(&self, sector: u64, last_lba: u64) -> Option<(u64, u64)> {
+        let array = (u64::from(self.num_entries) * u64::from(self.entry_size)).div_ceil(sector);
+        let (primary_entries, backup_header) = if self.lba == 1 {
+            (self.entries_lba, self.alternate_lba)
+        } else {
+            (2, self.lba)
+        };
+        let start = primary_entries.checked_add(array)?;
+        let end = backup_header.checked_sub(array)?;
+        (start <= end && backup_header <= last_lba && start <= self.first_usable)
+            .then(|| (start * sector, end * sector))
+    }
 }
 
 fn parse_header(disk: &dyn ReadAt, sector: u64, lba: u64) -> Result<Header, PartitionError> {
@@ -53,6 +72,7 @@ fn parse_header(disk: &dyn ReadAt, sector: u64, lba: u64) -> Result<Header, Part
     let h = Header {
         lba: u64_at(&s, 24),
         alternate_lba: u64_at(&s, 32),
+        first_usable: u64_at(&s, 40),
         entries_lba: u64_at(&s, 72),
         num_entries: u32_at(&s, 80),
         entry_size: u32_at(&s, 84),
@@ -157,14 +177,15 @@ fn from_header(
 /// when the primary is damaged; the fallback is reported as a warning.
 pub(crate) fn read(disk: &dyn ReadAt, sector: u64) -> Result<Table, PartitionError> {
     let last = disk.len() / sector - 1;
-    let (partitions, warnings) = match from_header(disk, sector, 1) {
-        Ok((_, p)) => (p, Vec::new()),
+    let (header, partitions, warnings) = match from_header(disk, sector, 1) {
+        Ok((h, p)) => (h, p, Vec::new()),
         Err(primary) => {
             let backup_lba = parse_header(disk, sector, 1)
                 .map(|h| h.alternate_lba)
                 .unwrap_or(last);
             match from_header(disk, sector, backup_lba) {
-                Ok((_, p)) => (
+                Ok((h, p)) => (
+                    h,
                     p,
                     vec![format!(
                         "{primary}; using the backup header at LBA {backup_lba}"
@@ -187,5 +208,6 @@ pub(crate) fn read(disk: &dyn ReadAt, sector: u64) -> Result<Table, PartitionErr
         sector_size: sector,
         partitions,
         warnings,
+        usable: header.between(sector, last),
     })
 }

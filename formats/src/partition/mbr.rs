@@ -86,6 +86,7 @@ pub(crate) fn read(disk: &dyn ReadAt, sector: u64, mbr0: &[u8]) -> Result<Table,
         sector_size: sector,
         partitions,
         warnings: Vec::new(),
+        usable: None,
     })
 }
 
