@@ -102,8 +102,12 @@ pub enum Command {
     Backup(BackupArgs),
     /// List the files and directories in a snapshot.
     Ls(LsArgs),
-    /// Print the content of a file in a snapshot.
+    /// Print the content of a file in a snapshot, or of a disk image's
+    /// disk or partition (`--image`).
     Cat(CatArgs),
+    /// Show a local disk image's container and partition table (no
+    /// repository needed).
+    Inspect(InspectArgs),
     /// Restore a snapshot, or a path inside it, into a directory.
     Restore(RestoreArgs),
     /// Remove stale locks (or all locks).
@@ -251,12 +255,28 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 pub struct CatArgs {
     /// `latest` or an id prefix, then `:` and the file's path in the snapshot.
-    #[arg(value_name = "SNAPSHOT:PATH")]
-    pub target: String,
+    #[arg(value_name = "SNAPSHOT:PATH", required_unless_present = "image")]
+    pub target: Option<String>,
+
+    /// Read from a local disk image instead of the repository:
+    /// `FILE:disk.raw` (the whole virtual disk), `FILE:p2.raw` (partition 2),
+    /// `FILE:fs.raw` (a disk without partition table) or
+    /// `FILE:partitions.txt`.
+    #[arg(long, value_name = "FILE:ENTRY", conflicts_with = "target")]
+    pub image: Option<String>,
 
     /// Host, tag and path filters for `latest`.
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+}
+
+/// `inspect` arguments.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The disk image (VMDK, VHD, VHDX or raw; extent and parent files are
+    /// looked up next to it).
+    #[arg(long, value_name = "FILE")]
+    pub image: PathBuf,
 }
 
 /// What `restore` does with entries that exist already.

@@ -79,6 +79,10 @@ pub enum Command {
     Ls(LsPlan),
     /// `cat`.
     Cat(CatPlan),
+    /// `cat --image FILE:ENTRY`.
+    CatImage(ImageEntry),
+    /// `inspect --image FILE`.
+    Inspect(PathBuf),
     /// `restore`.
     Restore(Box<RestorePlan>),
     /// `unlock`.
@@ -200,6 +204,30 @@ pub struct CatPlan {
     pub selection: Selection,
 }
 
+/// An entry of a local disk image's contents: `FILE:ENTRY`.
+pub struct ImageEntry {
+    /// The image file.
+    pub file: PathBuf,
+    /// The entry: `disk.raw`, `pN.raw`, `fs.raw`, `partitions.txt`.
+    pub entry: String,
+}
+
+impl ImageEntry {
+    /// Splits `FILE:ENTRY` at the last colon (a file name may hold colons,
+    /// an entry never does).
+    pub fn parse(s: &str) -> Result<ImageEntry> {
+        match s.rsplit_once(':') {
+            Some((file, entry)) if !file.is_empty() && !entry.is_empty() => Ok(ImageEntry {
+                file: PathBuf::from(file),
+                entry: entry.trim_start_matches('/').to_string(),
+            }),
+            _ => bail!(
+                "--image needs FILE:ENTRY, e.g. {s}:disk.raw or {s}:p1.raw (see `vaultfs inspect --image {s}`)"
+            ),
+        }
+    }
+}
+
 /// `restore` arguments.
 pub struct RestorePlan {
     /// What to restore.
@@ -236,7 +264,11 @@ impl Plan {
                 long: a.long,
                 human_readable: a.human_readable,
             }),
-            cli::Command::Cat(a) => Command::Cat(cat(a)?),
+            cli::Command::Cat(a) => match &a.image {
+                Some(image) => Command::CatImage(ImageEntry::parse(image)?),
+                None => Command::Cat(cat(a)?),
+            },
+            cli::Command::Inspect(a) => Command::Inspect(a.image),
             cli::Command::Restore(a) => Command::Restore(Box::new(restore(a)?)),
             cli::Command::Unlock(a) => Command::Unlock {
                 remove_all: a.remove_all,
@@ -399,7 +431,7 @@ fn backup(a: cli::BackupArgs) -> Result<BackupPlan> {
 }
 
 fn cat(a: cli::CatArgs) -> Result<CatPlan> {
-    let target = SnapshotPath::parse(&a.target)?;
+    let target = SnapshotPath::parse(a.target.as_deref().unwrap_or_default())?;
     if !target.explicit_path {
         bail!(
             "cat needs the path of a file: SNAPSHOT:PATH, e.g. {}:/etc/hosts",

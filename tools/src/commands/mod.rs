@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod cat;
 pub mod generate;
+pub mod image;
 pub mod init;
 pub mod key;
 pub mod ls;
@@ -26,6 +27,8 @@ pub fn dispatch(plan: &Plan) -> Result<Outcome> {
         Command::Backup(b) => backup::run(g, b),
         Command::Ls(l) => ls::run(g, l),
         Command::Cat(c) => cat::run(g, c),
+        Command::CatImage(e) => image::cat(e),
+        Command::Inspect(file) => image::inspect(g, file),
         Command::Restore(r) => restore::run(g, r),
         Command::Unlock { remove_all } => unlock::run(g, *remove_all),
         Command::Generate(p) => generate::run(p),

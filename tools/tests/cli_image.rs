@@ -1,0 +1,120 @@
+//! `inspect --image` and `cat --image` on disk images made by the real tools
+//! (`images/`), with no repository.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Run, run_cmd, vaultfs};
+use sha2::{Digest, Sha256};
+
+/// Decompresses `images/NAME` into `dir`, returning the path.
+fn unpack(dir: &Path, name: &str, as_name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../images")
+        .join(name);
+    let packed = std::fs::read(&src).expect("test image");
+    let out = dir.join(as_name);
+    std::fs::write(&out, zstd::decode_all(packed.as_slice()).expect("zstd")).expect("write");
+    out
+}
+
+fn run(args: &[&str]) -> Run {
+    run_cmd(vaultfs().args(args))
+}
+
+fn stdout_bytes(args: &[&str]) -> Vec<u8> {
+    let out = vaultfs().args(args).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+fn oracle(name: &str) -> serde_json::Value {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../images")
+        .join(format!("{name}.sfdisk.json"));
+    serde_json::from_str(&std::fs::read_to_string(p).expect("oracle")).expect("json")
+}
+
+#[test]
+fn inspect_lists_partitions_like_sfdisk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["gpt", "mbr", "gpt4k"] {
+        let img = unpack(
+            dir.path(),
+            &format!("{name}.img.zst"),
+            &format!("{name}.img"),
+        );
+        let img = img.to_str().expect("utf-8 path");
+        let text = run(&["inspect", "--image", img]).ok().stdout;
+        assert!(text.contains("container: raw"), "{text}");
+        let j = run(&["--json", "inspect", "--image", img]).ok().json();
+        let table = &j["partition_table"];
+        let want = &oracle(name)["partitiontable"];
+        assert_eq!(
+            table["sector_size"],
+            want["sectorsize"].as_u64().unwrap_or(512)
+        );
+        let got = table["partitions"].as_array().expect("partitions");
+        let want = want["partitions"].as_array().expect("partitions");
+        assert_eq!(got.len(), want.len(), "{name}");
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(g["start_sector"], w["start"], "{name}");
+            assert_eq!(g["length_sectors"], w["size"], "{name}");
+            assert_eq!(
+                g["type"].as_str().map(str::to_lowercase),
+                w["type"].as_str().map(str::to_lowercase),
+                "{name}"
+            );
+            if let Some(n) = w["name"].as_str() {
+                assert_eq!(g["name"], n);
+            }
+            assert!(
+                text.contains(&format!("p{} ", g["index"])) || g["entry"].is_null(),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cat_streams_the_disk_and_each_partition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = unpack(
+        dir.path(),
+        "containers/stamped-mbr.raw.zst",
+        "disk:with:colons.img",
+    );
+    let raw = std::fs::read(&img).expect("read");
+    let img = img.to_str().expect("utf-8 path");
+    let disk = stdout_bytes(&["cat", "--image", &format!("{img}:disk.raw")]);
+    assert_eq!(sha(&disk), sha(&raw));
+    let p5 = stdout_bytes(&["cat", "--image", &format!("{img}:p5.raw")]);
+    assert_eq!(p5, &raw[8192 * 512..10240 * 512]);
+    let txt = stdout_bytes(&["cat", "--image", &format!("{img}:/partitions.txt")]);
+    assert!(String::from_utf8_lossy(&txt).contains("DOS (MBR)"));
+    let missing = run(&["cat", "--image", &format!("{img}:p3.raw")]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("p1.raw, p2.raw, p5.raw, p6.raw"),
+        "{}",
+        missing.stderr
+    );
+    let no_entry = run(&["cat", "--image", img]);
+    assert_ne!(no_entry.code, 0);
+}
+
+#[test]
+fn a_missing_image_is_a_clear_error() {
+    let r = run(&["inspect", "--image", "/nonexistent/disk.vmdk"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("/nonexistent/disk.vmdk"), "{}", r.stderr);
+}
