@@ -114,6 +114,12 @@ impl Error {
         self.kind
     }
 
+    /// A copy with the same kind and message (the source is not kept), for
+    /// errors remembered and reported again, like a damaged directory's.
+    pub fn duplicate(&self) -> Error {
+        Error::new(self.kind, self.message.clone())
+    }
+
     /// Adds context in front of the message.
     pub fn context(mut self, what: impl std::fmt::Display) -> Error {
         self.message = format!("{what}: {}", self.message);

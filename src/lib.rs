@@ -32,6 +32,7 @@ pub mod repo;
 pub mod restore;
 pub mod snapshot;
 pub mod sys;
+pub mod vfs;
 
 pub use error::{Error, ErrorKind, Result};
 pub use id::Id;

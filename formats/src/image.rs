@@ -44,6 +44,39 @@ pub fn is_extended(kind: &PartitionType) -> bool {
     matches!(kind, PartitionType::Mbr(0x05 | 0x0F | 0x85))
 }
 
+/// How many bytes of a file [`is_disk_image`] reads: enough for a GPT
+/// header at 4096 and the filesystem signatures.
+pub const PROBE_LEN: usize = 8192;
+
+/// Does `src` hold a disk image: a container other than raw (VMDK, VHD,
+/// VHDX), or raw bytes starting with a partition table or a known
+/// filesystem? Reads the first [`PROBE_LEN`] bytes (and, for a file named
+/// like a fixed VHD, its last 512).
+pub fn is_disk_image(src: &dyn crate::io::ReadAt, name_hint: &str) -> io::Result<bool> {
+    let mut head = vec![0u8; crate::io::clamp(0, PROBE_LEN, src.len())];
+    src.read_exact_at(0, &mut head)?;
+    let probe = container::Probe {
+        head: &head[..head.len().min(container::HEAD_LEN)],
+        src,
+        name_hint,
+    };
+    for c in container::CONTAINERS {
+        if c.name() != "raw" && c.probe(&probe)? {
+            return Ok(true);
+        }
+    }
+    Ok(raw_looks_like_disk(&head))
+}
+
+/// A partition table or a filesystem at the start of raw bytes.
+fn raw_looks_like_disk(head: &[u8]) -> bool {
+    let gpt = [512usize, 4096]
+        .iter()
+        .any(|&at| head.get(at..at + 8) == Some(b"EFI PART".as_slice()));
+    let mbr = head.get(510..512) == Some(&[0x55, 0xAA]) && partition::looks_like_mbr(head);
+    gpt || mbr || crate::fs::detect::detect_head(head).is_some()
+}
+
 impl Image {
     /// Opens `src` (detecting its container) down to its volumes.
     pub fn open(

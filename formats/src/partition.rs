@@ -213,6 +213,14 @@ pub fn read_table(disk: &dyn ReadAt, sector_size: u64) -> Result<Table, Partitio
     })
 }
 
+/// Does this first sector hold an MBR partition table (55 AA, boot flags 0
+/// or 0x80 only, at least one entry with a type)? A FAT or NTFS boot sector
+/// also ends in 55 AA; its bytes at 446.. are code, so the status bytes
+/// usually rule it out.
+pub fn looks_like_mbr(sector0: &[u8]) -> bool {
+    sector0.get(510..512) == Some(&[0x55, 0xAA]) && mbr::looks_like_table(sector0)
+}
+
 /// The sector size of `disk`: where a GPT header (primary at LBA 1, or the
 /// backup at the last LBA) is found with 512 or 4096-byte sectors; else
 /// `hint` (the logical sector size a container declares), else 512.
