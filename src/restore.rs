@@ -38,6 +38,8 @@ mod nodes;
 mod overwrite;
 mod plan;
 mod report;
+mod tree;
+pub use tree::restore_entry;
 
 #[cfg(test)]
 pub(crate) mod fixture;

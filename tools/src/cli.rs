@@ -105,6 +105,8 @@ pub enum Command {
     /// Print the content of a file in a snapshot, or of a disk image's
     /// disk or partition (`--image`).
     Cat(CatArgs),
+    /// Find files and directories by name across snapshots.
+    Find(FindArgs),
     /// Show a local disk image's container and partition table (no
     /// repository needed).
     Inspect(InspectArgs),
@@ -266,6 +268,38 @@ pub struct CatArgs {
     pub image: Option<String>,
 
     /// Host, tag and path filters for `latest`.
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+/// `find` arguments.
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// Name patterns (`*`, `?`, `[...]`): a pattern without `/` matches an
+    /// entry's name, one with `/` its whole path (`**` crosses
+    /// directories).
+    #[arg(value_name = "PATTERN", required = true)]
+    pub patterns: Vec<String>,
+
+    /// Only these snapshots (`latest` or an id prefix; repeatable). Default:
+    /// every snapshot passing the host/tag/path filters.
+    #[arg(short = 's', long = "snapshot", value_name = "ID")]
+    pub snapshots: Vec<String>,
+
+    /// Ignore case.
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+
+    /// Also search inside disk images (their `.contents/` directories); each
+    /// image in the searched snapshots is opened.
+    #[arg(long)]
+    pub images: bool,
+
+    /// Long listing (permissions, size, mtime).
+    #[arg(short = 'l', long)]
+    pub long: bool,
+
+    /// Host, tag and path filters.
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }

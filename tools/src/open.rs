@@ -11,6 +11,7 @@ use vaultfs::repo::Repository;
 use vaultfs::snapshot::select::SnapshotFilter;
 use vaultfs::snapshot::walk::resolve_path;
 use vaultfs::snapshot::{Node, Snapshot, find_snapshot, load_snapshots};
+use vaultfs::vfs::{CONTENTS_SUFFIX, Entry, Options, Vfs};
 
 use crate::plan::{Global, Selection, SnapshotPath};
 
@@ -60,14 +61,42 @@ pub fn snapshot(
         })
 }
 
-/// The snapshot and the node at the path `target` names in it.
-pub fn snapshot_node(
-    repo: &Repository,
+/// What a snapshot path resolves to: a node of the snapshot's trees, or,
+/// for a path that enters a disk image's `<name>.contents/` directory, an
+/// entry of the virtual tree.
+pub enum Target {
+    /// A node of the snapshot.
+    Node(Box<Node>),
+    /// An entry of the virtual tree.
+    Tree(Entry),
+}
+
+/// True if a component of `path` names a `.contents` directory.
+pub fn enters_contents(path: &str) -> bool {
+    path.split('/')
+        .any(|c| c.len() > CONTENTS_SUFFIX.len() && c.ends_with(CONTENTS_SUFFIX))
+}
+
+/// The snapshot and what the path `target` names in it: a snapshot node,
+/// or (when the path goes into a disk image's `.contents/` and no real
+/// entry has that name) an entry of the virtual tree.
+pub fn snapshot_target(
+    repo: &Arc<Repository>,
     target: &SnapshotPath,
     selection: &Selection,
-) -> Result<(Id, Snapshot, Node)> {
+) -> Result<(Id, Snapshot, Target)> {
     let (id, snap) = snapshot(repo, &target.snapshot, selection)?;
-    let node = resolve_path(repo, &snap.tree, &target.path)
-        .with_context(|| format!("snapshot {}", id.short()))?;
-    Ok((id, snap, node))
+    match resolve_path(repo, &snap.tree, &target.path) {
+        Ok(node) => Ok((id, snap, Target::Node(Box::new(node)))),
+        Err(e)
+            if e.kind() == vaultfs::error::ErrorKind::NotFound && enters_contents(&target.path) =>
+        {
+            let vfs = Vfs::new(repo.clone(), Options::default());
+            let root = vfs.snapshot_root(&id)?;
+            let entry = Vfs::resolve_from(&root, &target.path)
+                .with_context(|| format!("snapshot {}", id.short()))?;
+            Ok((id, snap, Target::Tree(entry)))
+        }
+        Err(e) => Err(e).with_context(|| format!("snapshot {}", id.short())),
+    }
 }

@@ -79,6 +79,8 @@ pub enum Command {
     Ls(LsPlan),
     /// `cat`.
     Cat(CatPlan),
+    /// `find`.
+    Find(FindPlan),
     /// `cat --image FILE:ENTRY`.
     CatImage(ImageEntry),
     /// `inspect --image FILE`.
@@ -196,6 +198,20 @@ pub struct LsPlan {
     pub human_readable: bool,
 }
 
+/// `find` arguments.
+pub struct FindPlan {
+    /// Compiled name and path patterns.
+    pub patterns: globset::GlobSet,
+    /// Snapshot selectors (empty: all passing `selection`).
+    pub snapshots: Vec<String>,
+    /// Host/tag/path filters.
+    pub selection: Selection,
+    /// Search inside disk images.
+    pub images: bool,
+    /// Long listing.
+    pub long: bool,
+}
+
 /// `cat` arguments.
 pub struct CatPlan {
     /// The file.
@@ -269,6 +285,7 @@ impl Plan {
                 None => Command::Cat(cat(a)?),
             },
             cli::Command::Inspect(a) => Command::Inspect(a.image),
+            cli::Command::Find(a) => Command::Find(find(a)?),
             cli::Command::Restore(a) => Command::Restore(Box::new(restore(a)?)),
             cli::Command::Unlock(a) => Command::Unlock {
                 remove_all: a.remove_all,
@@ -427,6 +444,31 @@ fn backup(a: cli::BackupArgs) -> Result<BackupPlan> {
     Ok(BackupPlan {
         options,
         compression,
+    })
+}
+
+fn find(a: cli::FindArgs) -> Result<FindPlan> {
+    let mut b = globset::GlobSetBuilder::new();
+    for p in &a.patterns {
+        // A bare name matches at any depth; a path pattern is anchored.
+        let pat = if p.contains('/') {
+            format!("/{}", p.trim_start_matches('/'))
+        } else {
+            format!("**/{p}")
+        };
+        let glob = globset::GlobBuilder::new(&pat)
+            .literal_separator(true)
+            .case_insensitive(a.ignore_case)
+            .build()
+            .with_context(|| format!("invalid pattern {p:?}"))?;
+        b.add(glob);
+    }
+    Ok(FindPlan {
+        patterns: b.build().context("compiling the patterns")?,
+        snapshots: a.snapshots,
+        selection: selection(a.filter),
+        images: a.images,
+        long: a.long,
     })
 }
 

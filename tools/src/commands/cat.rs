@@ -22,8 +22,21 @@ pub fn run(global: &Global, plan: &CatPlan) -> Result<Outcome> {
     let repo = Arc::new(crate::open::repository(global)?);
     let _lock = lock::acquire(&repo, false)?;
     repo.load_index().context("loading the index")?;
-    let (id, _, node) = crate::open::snapshot_node(&repo, &plan.target, &plan.selection)?;
+    let (id, _, target) = crate::open::snapshot_target(&repo, &plan.target, &plan.selection)?;
     let path = &plan.target.path;
+    let node = match target {
+        crate::open::Target::Node(node) => node,
+        crate::open::Target::Tree(entry) => {
+            let src = entry
+                .open(path)
+                .with_context(|| format!("snapshot {}", id.short()))?;
+            let mut out = BufWriter::with_capacity(BUFFER, io::stdout().lock());
+            copy_source(&*src, &mut out)
+                .with_context(|| format!("snapshot {}: {path}", id.short()))?;
+            out.flush().context("writing to stdout")?;
+            return Ok(Outcome::Ok);
+        }
+    };
     let what: Option<String> = match node.node_type {
         NodeType::File => None,
         NodeType::Dir => Some("a directory (use `ls` to list it or `restore` to copy it)".into()),
@@ -44,4 +57,19 @@ pub fn run(global: &Global, plan: &CatPlan) -> Result<Outcome> {
         .with_context(|| format!("snapshot {}: {path}", id.short()))?;
     out.flush().context("writing to stdout")?;
     Ok(Outcome::Ok)
+}
+
+/// Streams a byte source of the virtual tree to `out`.
+pub fn copy_source(src: &dyn vaultfs::vfs::ReadAt, out: &mut dyn Write) -> Result<()> {
+    let mut buf = vec![0u8; BUFFER];
+    let len = src.len();
+    let mut at = 0u64;
+    while at < len {
+        let n = usize::try_from(len - at).map_or(BUFFER, |l| l.min(BUFFER));
+        src.read_exact_at(at, &mut buf[..n])
+            .with_context(|| format!("reading at byte {at}"))?;
+        out.write_all(&buf[..n]).context("writing to stdout")?;
+        at += n as u64;
+    }
+    Ok(())
 }

@@ -19,6 +19,7 @@ use vaultfs::snapshot::mode::{
 };
 use vaultfs::snapshot::walk::{Visitor, WalkControl, walk};
 use vaultfs::snapshot::{Node, NodeType, Snapshot};
+use vaultfs::vfs::{Entry, Kind};
 
 use crate::exit::Outcome;
 use crate::output;
@@ -81,7 +82,7 @@ pub fn run(global: &Global, plan: &LsPlan) -> Result<Outcome> {
     let repo = Arc::new(crate::open::repository(global)?);
     let _lock = lock::acquire(&repo, false)?;
     repo.load_index().context("loading the index")?;
-    let (id, snap, node) = crate::open::snapshot_node(&repo, &plan.target, &plan.selection)?;
+    let (id, snap, target) = crate::open::snapshot_target(&repo, &plan.target, &plan.selection)?;
     let format = if out.json {
         Format::Json
     } else if plan.long {
@@ -124,8 +125,15 @@ pub fn run(global: &Global, plan: &LsPlan) -> Result<Outcome> {
             output::local_time(&snap.time)
         )?;
     }
-    walk(&repo, &node, &plan.target.path, &mut lister)
-        .with_context(|| format!("snapshot {}", id.short()))?;
+    match &target {
+        crate::open::Target::Node(node) => walk(&repo, node, &plan.target.path, &mut lister)
+            .with_context(|| format!("snapshot {}", id.short()))?,
+        crate::open::Target::Tree(entry) => {
+            let path = plan.target.path.trim_end_matches('/');
+            let name = path.rsplit('/').next().unwrap_or_default();
+            lister.walk_tree(path, name, entry);
+        }
+    }
     if let Some(e) = lister.write_error.take() {
         return Err(e).context("writing the listing");
     }
@@ -165,6 +173,61 @@ impl Lister<'_> {
             }
         }
     }
+}
+
+impl Lister<'_> {
+    /// Lists an entry of the virtual tree (inside a disk image's
+    /// `.contents/`) and everything below it, depth first in name order.
+    fn walk_tree(&mut self, path: &str, name: &str, entry: &Entry) {
+        if self.write_error.is_some() {
+            return;
+        }
+        if let Err(e) = self.print(path, &entry_node(name, entry)) {
+            self.write_error = Some(e);
+            return;
+        }
+        if let Entry::Dir(d) = entry {
+            match d.list() {
+                Ok(listing) => {
+                    for (child, e) in listing.entries() {
+                        self.walk_tree(&format!("{path}/{child}"), child, e);
+                    }
+                }
+                Err(e) => {
+                    let _ = self.out.flush();
+                    eprintln!("error: {path}: {e}");
+                    self.damaged += 1;
+                }
+            }
+        }
+    }
+}
+
+/// An entry of the virtual tree as a node, to print it like one.
+fn entry_node(name: &str, entry: &Entry) -> Node {
+    let attr = entry.attr();
+    let node_type = match attr.kind {
+        Kind::Dir => NodeType::Dir,
+        Kind::File => NodeType::File,
+        Kind::Symlink => NodeType::Symlink,
+        Kind::Fifo => NodeType::Fifo,
+        Kind::CharDevice => NodeType::Chardev,
+        Kind::BlockDevice => NodeType::Dev,
+        Kind::Socket => NodeType::Socket,
+    };
+    let time = |t: std::time::SystemTime| DateTime::<chrono::Utc>::from(t).fixed_offset();
+    let mut n = Node::new(name, node_type);
+    n.mode = attr.perm & 0o777;
+    n.size = attr.size;
+    n.uid = attr.uid;
+    n.gid = attr.gid;
+    n.mtime = time(attr.mtime);
+    n.atime = time(attr.atime);
+    n.ctime = time(attr.ctime);
+    if let Entry::Symlink(l) = entry {
+        n.linktarget = String::from_utf8_lossy(&l.target).into_owned();
+    }
+    n
 }
 
 impl Visitor for Lister<'_> {

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod cat;
+pub mod find;
 pub mod generate;
 pub mod image;
 pub mod init;
@@ -28,6 +29,7 @@ pub fn dispatch(plan: &Plan) -> Result<Outcome> {
         Command::Ls(l) => ls::run(g, l),
         Command::Cat(c) => cat::run(g, c),
         Command::CatImage(e) => image::cat(e),
+        Command::Find(f) => find::run(g, f),
         Command::Inspect(file) => image::inspect(g, file),
         Command::Restore(r) => restore::run(g, r),
         Command::Unlock { remove_all } => unlock::run(g, *remove_all),

@@ -35,7 +35,7 @@ pub fn run(global: &Global, plan: &RestorePlan) -> Result<Outcome> {
     let repo = Arc::new(crate::open::repository(global)?);
     let _lock = lock::acquire(&repo, false)?;
     repo.load_index().context("loading the index")?;
-    let (id, snap, node) = crate::open::snapshot_node(&repo, &plan.source, &plan.selection)?;
+    let (id, snap, source) = crate::open::snapshot_target(&repo, &plan.source, &plan.selection)?;
     let opts = &plan.options;
     let target = opts.target.display().to_string();
     if out.text() {
@@ -57,8 +57,21 @@ pub fn run(global: &Global, plan: &RestorePlan) -> Result<Outcome> {
         ))?;
     }
     let progress = RestoreBar::new(out);
-    let summary = restore::restore(&repo, &node, opts, &progress)
-        .with_context(|| format!("restoring snapshot {} to {target}", id.short()))?;
+    let summary = match &source {
+        crate::open::Target::Node(node) => restore::restore(&repo, node, opts, &progress),
+        crate::open::Target::Tree(entry) => {
+            let path = &plan.source.path;
+            let name = path.rsplit('/').find(|c| !c.is_empty()).unwrap_or("disk");
+            restore::restore_entry(entry, name, path, opts, &progress)
+        }
+    }
+    .with_context(|| {
+        format!(
+            "restoring snapshot {} to {}",
+            id.short(),
+            opts.target.display()
+        )
+    })?;
     progress.finish();
     if out.json {
         output::json(&JsonSummary {

@@ -1,0 +1,133 @@
+//! `ls`, `cat`, `find` and `restore` on paths that go into a disk image's
+//! `.contents/` directory in a snapshot (the virtual tree without FUSE).
+
+mod common;
+
+use std::path::Path;
+
+use common::Env;
+use sha2::{Digest, Sha256};
+
+fn image(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../images")
+        .join(name);
+    zstd::decode_all(std::fs::read(p).expect("image").as_slice()).expect("zstd")
+}
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// A repository with one snapshot of `src/` holding `disk.img` (the
+/// stamped GPT disk) and `note.txt`.
+fn setup() -> (Env, Vec<u8>, String) {
+    let env = Env::init();
+    let src = env.dir.path().join("src");
+    std::fs::create_dir_all(src.join("vm")).expect("mkdir");
+    let disk = image("containers/stamped-gpt.raw.zst");
+    std::fs::write(src.join("vm/disk.img"), &disk).expect("write");
+    std::fs::write(src.join("note.txt"), b"hello").expect("write");
+    let src_s = src.to_str().expect("utf-8").to_string();
+    env.run(&["backup", "-q", &src_s]).ok();
+    (env, disk, src_s)
+}
+
+#[test]
+fn cat_ls_find_and_restore_go_into_disk_images() {
+    let (env, disk, src) = setup();
+    let c = format!("latest:{src}/vm/disk.img.contents");
+
+    let out = env
+        .cmd(&["cat", &format!("{c}/disk.raw")])
+        .output()
+        .expect("cat");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sha(&out.stdout), sha(&disk));
+    let out = env
+        .cmd(&["cat", &format!("{c}/p3.raw")])
+        .output()
+        .expect("cat");
+    assert_eq!(out.stdout, &disk[10240 * 512..14336 * 512]);
+
+    let ls = env.run(&["ls", &c]).ok().stdout;
+    let want = [
+        "",
+        "/disk.raw",
+        "/p1.raw",
+        "/p2.raw",
+        "/p3.raw",
+        "/partitions.txt",
+    ]
+    .map(|s| format!("{src}/vm/disk.img.contents{s}"));
+    let got: Vec<&str> = ls.lines().skip(1).collect();
+    assert_eq!(got, want, "{ls}");
+    let long = env.run(&["ls", "-l", &c]).ok().stdout;
+    assert!(
+        long.contains(&format!("-r--r--r--     0     0 {} ", disk.len())),
+        "{long}"
+    );
+
+    // find sees image contents only when asked to.
+    let plain = env.run(&["find", "p2.raw"]).ok().stdout;
+    assert!(!plain.contains("p2.raw"), "{plain}");
+    let found = env.run(&["find", "--images", "p?.raw"]).ok().stdout;
+    assert_eq!(
+        found.lines().filter(|l| l.ends_with(".raw")).count(),
+        3,
+        "{found}"
+    );
+    assert!(
+        found.contains(&format!("{src}/vm/disk.img.contents/p2.raw")),
+        "{found}"
+    );
+    let j = env.run(&["--json", "find", "-i", "NOTE.TXT"]).ok().json();
+    assert_eq!(j[0]["hits"], 1);
+    assert_eq!(j[0]["matches"][0]["path"], format!("{src}/note.txt"));
+
+    let target = env.dir.path().join("out");
+    let t = target.to_str().expect("utf-8");
+    env.run(&["restore", "-q", &format!("{c}/p2.raw"), "--target", t])
+        .ok();
+    let p2 = std::fs::read(target.join("p2.raw")).expect("restored p2");
+    assert_eq!(p2, &disk[6144 * 512..10240 * 512]);
+    // The zero half of the partition was left as a hole.
+    let blocks = std::os::unix::fs::MetadataExt::blocks(
+        &std::fs::metadata(target.join("p2.raw")).expect("meta"),
+    );
+    assert!(blocks * 512 < p2.len() as u64, "{blocks} blocks");
+
+    let all = env.dir.path().join("all");
+    let a = all.to_str().expect("utf-8");
+    env.run(&["restore", "-q", &c, "--target", a]).ok();
+    let names: Vec<String> = {
+        let mut v: Vec<String> = std::fs::read_dir(&all)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names,
+        ["disk.raw", "p1.raw", "p2.raw", "p3.raw", "partitions.txt"]
+    );
+    assert_eq!(
+        sha(&std::fs::read(all.join("disk.raw")).expect("disk")),
+        sha(&disk)
+    );
+}
+
+#[test]
+fn a_path_that_is_not_in_the_image_is_not_found() {
+    let (env, _, src) = setup();
+    let r = env.run(&["cat", &format!("latest:{src}/vm/disk.img.contents/p9.raw")]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("p9.raw"), "{}", r.stderr);
+    let r = env.run(&["cat", &format!("latest:{src}/note.txt.contents/disk.raw")]);
+    assert_eq!(r.code, 1);
+}
