@@ -685,3 +685,17 @@ fn descriptor_fields() {
     assert_eq!(d.extents[0].line, 7);
     assert_eq!(d.geometry.sectors, Some(63));
 }
+
+/// Reads from several threads at once see the same bytes (the reader is
+/// positional; its caches lock only around lookups).
+#[test]
+fn concurrent_reads() {
+    let disk = open_in("gpt-streamOptimized.vmdk", &siblings()).expect("open");
+    let flat = raw("gpt");
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let data = disk.data.clone();
+            s.spawn(move || random_reads(&*data, flat, 100 + t));
+        }
+    });
+}
