@@ -10,6 +10,7 @@ mod output;
 mod password;
 mod plan;
 mod progress;
+mod stream;
 
 use std::process::ExitCode;
 

@@ -30,10 +30,7 @@ pub fn run(global: &Global, plan: &CatPlan) -> Result<Outcome> {
             let src = entry
                 .open(path)
                 .with_context(|| format!("snapshot {}", id.short()))?;
-            let mut out = BufWriter::with_capacity(BUFFER, io::stdout().lock());
-            copy_source(&*src, &mut out)
-                .with_context(|| format!("snapshot {}: {path}", id.short()))?;
-            out.flush().context("writing to stdout")?;
+            crate::stream::to_stdout(&*src, &format!("snapshot {}: {path}", id.short()))?;
             return Ok(Outcome::Ok);
         }
     };
@@ -57,19 +54,4 @@ pub fn run(global: &Global, plan: &CatPlan) -> Result<Outcome> {
         .with_context(|| format!("snapshot {}: {path}", id.short()))?;
     out.flush().context("writing to stdout")?;
     Ok(Outcome::Ok)
-}
-
-/// Streams a byte source of the virtual tree to `out`.
-pub fn copy_source(src: &dyn vaultfs::vfs::ReadAt, out: &mut dyn Write) -> Result<()> {
-    let mut buf = vec![0u8; BUFFER];
-    let len = src.len();
-    let mut at = 0u64;
-    while at < len {
-        let n = usize::try_from(len - at).map_or(BUFFER, |l| l.min(BUFFER));
-        src.read_exact_at(at, &mut buf[..n])
-            .with_context(|| format!("reading at byte {at}"))?;
-        out.write_all(&buf[..n]).context("writing to stdout")?;
-        at += n as u64;
-    }
-    Ok(())
 }

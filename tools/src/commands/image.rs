@@ -3,7 +3,6 @@
 //! image backup will show. Extent and parent files are looked up next to
 //! the image.
 
-use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,9 +16,6 @@ use vaultfs_formats::partition::Scheme;
 use crate::exit::Outcome;
 use crate::output;
 use crate::plan::{Global, ImageEntry};
-
-/// Bytes per read and write when streaming an entry.
-const BUFFER: usize = 1 << 20;
 
 fn open(file: &Path) -> Result<Image> {
     let src: Source =
@@ -38,18 +34,7 @@ pub fn cat(e: &ImageEntry) -> Result<Outcome> {
     let src = image
         .open_entry(&e.entry)
         .with_context(|| format!("{}", e.file.display()))?;
-    let mut out = io::stdout().lock();
-    let mut buf = vec![0u8; BUFFER];
-    let mut offset = 0u64;
-    let len = src.len();
-    while offset < len {
-        let want = usize::try_from(len - offset).map_or(BUFFER, |l| l.min(BUFFER));
-        src.read_exact_at(offset, &mut buf[..want])
-            .with_context(|| format!("{}:{} at byte {offset}", e.file.display(), e.entry))?;
-        out.write_all(&buf[..want]).context("writing to stdout")?;
-        offset += want as u64;
-    }
-    out.flush().context("writing to stdout")?;
+    crate::stream::to_stdout(&*src, &format!("{}:{}", e.file.display(), e.entry))?;
     Ok(Outcome::Ok)
 }
 
