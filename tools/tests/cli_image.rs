@@ -118,3 +118,30 @@ fn a_missing_image_is_a_clear_error() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("/nonexistent/disk.vmdk"), "{}", r.stderr);
 }
+
+#[test]
+fn cat_into_a_file_leaves_holes_and_exact_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = unpack(dir.path(), "containers/stamped-gpt.raw.zst", "disk.img");
+    let raw = std::fs::read(&img).expect("read");
+    let out_path = dir.path().join("out.raw");
+    let out = std::fs::File::create(&out_path).expect("create");
+    let status = vaultfs()
+        .arg("cat")
+        .arg("--image")
+        .arg(format!("{}:disk.raw", img.display()))
+        .stdout(out)
+        .status()
+        .expect("run");
+    assert!(status.success());
+    let got = std::fs::read(&out_path).expect("read out");
+    assert_eq!(sha(&got), sha(&raw));
+    let blocks =
+        std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&out_path).expect("meta"));
+    assert!(
+        blocks * 512 < raw.len() as u64 / 2,
+        "{blocks} blocks: not sparse"
+    );
+    // The GPT disk ends in its backup header: data right up to the end.
+    assert_eq!(got.len(), raw.len());
+}
