@@ -151,7 +151,7 @@ fn cat_into_file(name: &str) {
     let blocks =
         std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&out_path).expect("meta"));
     assert!(
-        blocks * 512 < raw.len() as u64 / 2,
+        blocks * 512 < raw.len() as u64 * 5 / 8, // half or more of each disk is zeros
         "{blocks} blocks: not sparse"
     );
     assert_eq!(got.len(), raw.len());
