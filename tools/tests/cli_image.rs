@@ -156,3 +156,56 @@ fn cat_into_file(name: &str) {
     );
     assert_eq!(got.len(), raw.len());
 }
+
+/// Unpacks every `.zst` file of `images/containers/<set>/` into `dir`.
+fn unpack_set(dir: &Path, set: &str) -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../images/containers")
+        .join(set);
+    for e in std::fs::read_dir(&src).expect("image set") {
+        let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+        if let Some(plain) = name.strip_suffix(".zst") {
+            unpack(dir, &format!("containers/{set}/{name}"), plain);
+        }
+    }
+    let sums = std::fs::read_to_string(src.join("SHA256SUMS")).expect("SHA256SUMS");
+    sums.lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(h, n)| (h.to_string(), n.to_string()))
+        .collect()
+}
+
+/// Every VMDK form qemu-img makes (and the delta and multi-extent ones)
+/// reads back through `cat --image` with the SHA-256 of its disk, and
+/// `inspect` names the format and its extents.
+#[test]
+fn every_vmdk_form_reads_back_through_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sums = unpack_set(dir.path(), "vmdk");
+    // The delta disk's parent is the MBR monolithicSparse file (stored once).
+    std::fs::copy(
+        dir.path().join("mbr-monolithicSparse.vmdk"),
+        dir.path().join("delta-base.vmdk"),
+    )
+    .expect("parent");
+    let mut checked = 0;
+    for (hash, name) in &sums {
+        let img = dir.path().join(name);
+        let img = img.to_str().expect("utf-8");
+        let disk = stdout_bytes(&["cat", "--image", &format!("{img}:disk.raw")]);
+        assert_eq!(&sha(&disk), hash, "{name}");
+        let j = run(&["--json", "inspect", "--image", img]).ok().json();
+        assert_eq!(j["container"]["format"], "VMDK", "{name}");
+        assert!(
+            !j["container"]["extents"]
+                .as_array()
+                .expect("extents")
+                .is_empty()
+        );
+        if name == "delta-child.vmdk" {
+            assert_eq!(j["container"]["parent"]["format"], "VMDK");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} images");
+}
