@@ -10,7 +10,10 @@ fn anything_unrecognised_is_raw() {
     assert_eq!(disk.info.format, "raw");
     assert_eq!(disk.data.len(), 10_000);
     let empty: Source = Arc::new(MemSource::new(Vec::new()));
-    assert_eq!(open(empty, "", &NoSiblings).expect("ok").info.virtual_size, 0);
+    assert_eq!(
+        open(empty, "", &NoSiblings).expect("ok").info.virtual_size,
+        0
+    );
 }
 
 #[test]
@@ -25,7 +28,10 @@ fn sibling_names_resolve_like_qemu() {
     let dir = tempfile::tempdir().expect("ok");
     std::fs::write(dir.path().join("base.vhd"), b"abc").expect("ok");
     let local = LocalDir::new(dir.path());
-    assert_eq!(local.open("/home/someone/vms/base.vhd").expect("ok").len(), 3);
+    assert_eq!(
+        local.open("/home/someone/vms/base.vhd").expect("ok").len(),
+        3
+    );
     assert_eq!(local.open("base.vhd").expect("ok").len(), 3);
     assert!(local.open("missing.vhd").is_err());
 }
