@@ -564,4 +564,4 @@ fn hex(b: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
