@@ -689,7 +689,8 @@ impl Container for Vhdx {
         info.logical_sector_size = Some(meta.logical_sector);
         let (mut full, mut partial) = (0u64, 0u64);
         for b in 0..payload {
-            match entries[(b + b / chunk_ratio) as usize] & 7 {
+            let i = usize::try_from(b + b / chunk_ratio).unwrap_or(usize::MAX);
+            match entries.get(i).map_or(0, |e| e & 7) {
                 FULLY_PRESENT => full += 1,
                 PARTIALLY_PRESENT => partial += 1,
                 _ => {}

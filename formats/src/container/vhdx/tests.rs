@@ -322,3 +322,29 @@ fn truncated_files_are_errors() {
         );
     }
 }
+
+#[test]
+fn logical_sectors_of_4096_bytes() {
+    // qemu-img cannot make these: patch the 1 MiB-block image's logical
+    // sector size. The chunk ratio grows to 32768, which moves no payload
+    // entry of an 8-block disk, so the content stays the same.
+    let mut bytes = image("gpt-bs1m.vhdx");
+    let at = item_offset(&bytes, LOGICAL_SECTOR_SIZE);
+    bytes[at..at + 4].copy_from_slice(&4096u32.to_le_bytes());
+    let disk = open(src(bytes.clone()), "", &NoSiblings).expect("open");
+    assert_eq!(disk.info.logical_sector_size, Some(4096));
+    check_disk(&disk, "gpt-bs1m.vhdx", &stamped("gpt"), None);
+    bytes[at..at + 4].copy_from_slice(&1024u32.to_le_bytes());
+    let r = open(src(bytes), "", &NoSiblings);
+    assert!(
+        matches!(
+            &r,
+            Err(ContainerError::Corrupt {
+                structure: "VHDX logical sector size",
+                ..
+            })
+        ),
+        "{:?}",
+        r.err()
+    );
+}
