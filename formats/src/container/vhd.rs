@@ -103,7 +103,7 @@ impl Footer {
     }
 }
 
-/// Why a footer candidate was refused.
+/// Reads the footer candidate at `at`: the footer, or why it is refused.
 fn read_footer(src: &dyn ReadAt, at: u64, len: u64) -> io::Result<Result<Footer, String>> {
     let mut bytes = [0u8; 512];
     src.read_exact_at(at, &mut bytes[..len as usize])?;
