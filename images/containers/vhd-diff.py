@@ -3,6 +3,7 @@ flattens a child with libvhdi (the oracle). Used by vhd.sh.
 
     vhd-diff.py vhd|vhdx CHILD PARENT PARENT_NAME   (edits CHILD in place)
     vhd-diff.py flatten CHILD PARENT OUT_RAW
+    vhd-diff.py pending-log VHDX           (adds a log entry never replayed)
 
 Sources: Microsoft "Virtual Hard Disk Image Format Specification" (2006) and
 [MS-VHDX] v1.0. The sectors qemu-io wrote are found by content: a sector
@@ -164,6 +165,75 @@ def to_vhdx(path, parent_path, parent_name):
     open(path, "wb").write(data)
 
 
+def crc32c(b):
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    c = 0xFFFFFFFF
+    for x in b:
+        c = table[(c ^ x) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def pending_log(path):
+    """Writes one log entry as a writer that crashed before applying it
+    would have left it ([MS-VHDX] 2.3): a data descriptor replacing the
+    first 4 KiB of the block at virtual 1 MiB with 0xC3 bytes, a zero
+    descriptor clearing the 8 KiB after it, and a second data descriptor
+    turning BAT entry 5 into PAYLOAD_BLOCK_ZERO; then sets the headers'
+    LogGuid. qemu-img check -r all replays it (the oracle)."""
+    data = bytearray(open(path, "rb").read())
+    heads = [65536, 131072]
+    log_guid = uuid.UUID("0d15ea5e-1234-4321-8765-fedcba987654").bytes_le
+    h0 = data[65536:65536 + 4096]
+    log_len, log_off = struct.unpack_from("<IQ", h0, 68)
+    regi = data[196608:196608 + 65536]
+    regions = {}
+    for i in range(struct.unpack_from("<I", regi, 8)[0]):
+        e = regi[16 + 32 * i:48 + 32 * i]
+        regions[str(le_guid(e[:16]))] = struct.unpack_from("<QI", e, 16)
+    bat_off, _ = regions["2dc27766-f623-4200-9d64-115e9bfd4a08"]
+    (b1,) = struct.unpack_from("<Q", data, bat_off + 8)
+    assert b1 & 7 == 6, "block 1 must be present"
+    blk1 = (b1 >> 20) << 20
+    seq = 0x1122334455
+    payload1 = bytes([0xC3]) * 4096
+    bat_sector = bytearray(data[bat_off:bat_off + 4096])
+    struct.pack_into("<Q", bat_sector, 5 * 8, 2)  # block 5: ZERO
+    datas = [(blk1, payload1), (bat_off, bytes(bat_sector))]
+    desc = bytearray()
+    for off, pl in datas:
+        desc += b"desc" + pl[4092:4096] + pl[:8] + struct.pack("<QQ", off, seq)
+    desc += b"zero" + struct.pack("<IQQQ", 0, 8192, blk1 + 4096, seq)
+    count = len(datas) + 1
+    head_len = (64 + 32 * count + 4095) // 4096 * 4096
+    entry_len = head_len + 4096 * len(datas)
+    entry = bytearray(entry_len)
+    size = len(data)
+    struct.pack_into("<4sIIIQII16sQQ", entry, 0, b"loge", 0, entry_len, 0, seq,
+                     count, 0, log_guid, size, size)
+    entry[64:64 + len(desc)] = desc
+    for i, (off, pl) in enumerate(datas):
+        at = head_len + 4096 * i
+        struct.pack_into("<4sI", entry, at, b"data", seq >> 32)
+        entry[at + 8:at + 4092] = pl[8:4092]
+        struct.pack_into("<I", entry, at + 4092, seq & 0xFFFFFFFF)
+    struct.pack_into("<I", entry, 4, crc32c(entry))
+    assert entry_len <= log_len
+    data[log_off:log_off + log_len] = bytes(log_len)
+    data[log_off:log_off + entry_len] = entry
+    for at in heads:
+        h = bytearray(data[at:at + 4096])
+        h[48:64] = log_guid
+        h[4:8] = b"\0\0\0\0"
+        struct.pack_into("<I", h, 4, crc32c(h))
+        data[at:at + 4096] = h
+    open(path, "wb").write(data)
+
+
 def flatten(child, parent, out):
     import pyvhdi
 
@@ -187,6 +257,8 @@ if __name__ == "__main__":
         to_vhd(*sys.argv[2:5])
     elif kind == "vhdx":
         to_vhdx(*sys.argv[2:5])
+    elif kind == "pending-log":
+        pending_log(sys.argv[2])
     elif kind == "flatten":
         flatten(*sys.argv[2:5])
     else:

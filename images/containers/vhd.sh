@@ -6,6 +6,10 @@
 #   gpt-chs.vhd        dynamic without force_size: qemu rounds the size up to
 #                      a CHS geometry (8390656 bytes, creator "qemu")
 #   {gpt,mbr}-fixed.vhdx, {gpt,mbr}-dynamic.vhdx, gpt-bs1m.vhdx (1 MiB blocks)
+#   gpt-log.vhdx       gpt-bs1m.vhdx with a log entry never replayed (made
+#                      by vhd-diff.py: qemu applies and clears its log on
+#                      every write); its disk is qemu's after
+#                      `qemu-img check -r all` replays the log
 #   diff.vhd, diff.vhdx   differencing children of gpt-dynamic.vhd(x), named
 #                      base.vhd(x) by their parent locators
 #   *.raw.zst          the flattened disk of each differencing child
@@ -46,6 +50,9 @@ qemu-img convert -f raw -O vpc -o subformat=dynamic "$tmp/gpt.raw" "$tmp/gpt-chs
 qemu-img convert -f raw -O vhdx -o subformat=dynamic,block_size=1M \
     "$tmp/gpt.raw" "$tmp/gpt-bs1m.vhdx"
 
+cp "$tmp/gpt-bs1m.vhdx" "$tmp/gpt-log.vhdx"
+"$PYTHON" vhd-diff.py pending-log "$tmp/gpt-log.vhdx"
+
 # The children: the same writes into an empty dynamic image of each format.
 # They cover a partial sector run inside a block, a run crossing a block
 # boundary and a whole 1 MiB block (FULLY_PRESENT in the 1 MiB-block VHDX).
@@ -72,6 +79,13 @@ for img in "$tmp"/*.vhd "$tmp"/*.vhdx; do
         "$PYTHON" vhd-diff.py flatten "$img" "$tmp/base.$ext" "$tmp/$base.raw"
         cmp "$tmp/expect.raw" "$tmp/$base.raw"
         zstd -q -19 -f "$tmp/$base.raw" -o "$out/$base.raw.zst"
+        ;;
+    gpt-log.vhdx)
+        # qemu refuses a read-only open; replay a copy, then convert.
+        cp "$img" "$tmp/replayed.vhdx"
+        qemu-img check -q -r all "$tmp/replayed.vhdx" >/dev/null
+        qemu-img convert -f vhdx -O raw "$tmp/replayed.vhdx" "$tmp/$base.raw"
+        qemu-img compare -q -f vhdx -F raw "$tmp/replayed.vhdx" "$tmp/$base.raw"
         ;;
     *)
         fmt=vpc

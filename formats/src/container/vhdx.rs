@@ -19,10 +19,12 @@
 //! parent.
 //!
 //! Log policy: a header whose LogGuid is not zero says the log holds
-//! entries that were never applied (the writer crashed); the file's
-//! metadata may then be stale, and we refuse it with
-//! [`ContainerError::LogNeedsReplay`] rather than guess. (Hyper-V and qemu
-//! replay the log on open, which needs write access.)
+//! entries that were never applied (the writer stopped first). We replay
+//! the log's active sequence in memory (`log.rs`): an overlay over the
+//! file, through which everything else is read, and a warning; the image
+//! is never written. A log that cannot be replayed (no valid sequence,
+//! written to a longer file, larger than 64 MiB) is refused with
+//! [`ContainerError::LogNeedsReplay`] rather than read stale.
 
 use std::io;
 use std::sync::Arc;
@@ -638,17 +640,17 @@ impl Container for Vhdx {
     fn open(&self, src: Source, _: &str, cx: &Context<'_>) -> Result<Disk, ContainerError> {
         let mut warnings = Vec::new();
         let header = current_header(&*src, &mut warnings)?;
-        if header.log_guid != [0; 16] {
-            return Err(ContainerError::LogNeedsReplay {
-                format: "VHDX",
-                detail: format!(
-                    "log {} at {:#x}, {} bytes",
-                    guid_string(&header.log_guid),
-                    header.log_offset,
-                    header.log_length
-                ),
-            });
-        }
+        let src: Source = if header.log_guid != [0; 16] {
+            let overlay = log::replay(src, &header)?;
+            warnings.push(format!(
+                "replayed the log {} in memory ({} writes); the file itself still needs replay",
+                guid_string(&header.log_guid),
+                overlay.writes()
+            ));
+            Arc::new(overlay)
+        } else {
+            src
+        };
         let (bat_region, meta_region) = regions(&*src, &mut warnings)?;
         let meta = metadata(&*src, meta_region)?;
         let file_len = src.len();
@@ -803,6 +805,8 @@ fn open_parent(
         )
     }))
 }
+
+mod log;
 
 #[cfg(test)]
 mod tests;

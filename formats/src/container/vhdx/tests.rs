@@ -348,3 +348,140 @@ fn logical_sectors_of_4096_bytes() {
         r.err()
     );
 }
+
+/// The stamped GPT disk as `gpt-log.vhdx`'s log changes it (see
+/// `vhd-diff.py pending-log`).
+fn replayed_raw() -> Vec<u8> {
+    let mut raw = stamped("gpt");
+    raw[1 << 20..(1 << 20) + 4096].fill(0xC3);
+    raw[(1 << 20) + 4096..(1 << 20) + 12288].fill(0);
+    raw[5 << 20..6 << 20].fill(0);
+    raw
+}
+
+#[test]
+fn pending_log_is_replayed_in_memory_as_qemu_replays_it() {
+    let disk = open_image("gpt-log.vhdx", &MemSiblings::default());
+    assert!(
+        disk.info
+            .warnings
+            .iter()
+            .any(|w| w.contains("replayed the log 0d15ea5e-")),
+        "{:?}",
+        disk.info.warnings
+    );
+    check_disk(&disk, "gpt-log.vhdx", &replayed_raw(), Some("gpt"));
+}
+
+#[test]
+fn log_that_cannot_be_replayed_is_refused() {
+    let bytes = image("gpt-log.vhdx");
+    let log = 1 << 20; // qemu's log region
+    // A broken entry CRC: no valid sequence.
+    let mut broken = bytes.clone();
+    broken[log + 100] ^= 1;
+    let r = open(src(broken), "", &NoSiblings);
+    assert!(
+        matches!(&r, Err(ContainerError::LogNeedsReplay { detail, .. }) if detail.contains("no valid log sequence")),
+        "{:?}",
+        r.err()
+    );
+    // A log written to a longer file than this one.
+    let mut longer = bytes.clone();
+    longer[log + 48..log + 56].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    longer[log + 4..log + 8].fill(0);
+    let len = le32(&longer, log + 8) as usize;
+    let sum = crc32c(&longer[log..log + len]);
+    longer[log + 4..log + 8].copy_from_slice(&sum.to_le_bytes());
+    let r = open(src(longer), "", &NoSiblings);
+    assert!(
+        matches!(&r, Err(ContainerError::LogNeedsReplay { detail, .. }) if detail.contains("at least")),
+        "{:?}",
+        r.err()
+    );
+    // The log region past the end of the file.
+    let mut moved = bytes;
+    patch_header(&mut moved, 64 * 1024, |h| {
+        h[72..80].copy_from_slice(&(1u64 << 40).to_le_bytes())
+    });
+    patch_header(&mut moved, 128 * 1024, |h| {
+        h[72..80].copy_from_slice(&(1u64 << 40).to_le_bytes())
+    });
+    let r = open(src(moved), "", &NoSiblings);
+    assert!(
+        matches!(
+            &r,
+            Err(ContainerError::Corrupt {
+                structure: "VHDX log",
+                ..
+            })
+        ),
+        "{:?}",
+        r.err()
+    );
+}
+
+/// A log entry with one data descriptor writing `fill` over 4 KiB at
+/// `offset`, as [MS-VHDX] 2.3.1 lays it out.
+fn log_entry(seq: u64, tail: u32, guid: &Guid, offset: u64, fill: u8, file_len: u64) -> Vec<u8> {
+    let mut e = vec![0u8; 8192];
+    e[..4].copy_from_slice(b"loge");
+    e[8..12].copy_from_slice(&8192u32.to_le_bytes());
+    e[12..16].copy_from_slice(&tail.to_le_bytes());
+    e[16..24].copy_from_slice(&seq.to_le_bytes());
+    e[24..28].copy_from_slice(&1u32.to_le_bytes());
+    e[32..48].copy_from_slice(guid);
+    e[48..56].copy_from_slice(&file_len.to_le_bytes());
+    e[56..64].copy_from_slice(&file_len.to_le_bytes());
+    e[64..68].copy_from_slice(b"desc");
+    e[68..72].fill(fill); // trailing bytes
+    e[72..80].fill(fill); // leading bytes
+    e[80..88].copy_from_slice(&offset.to_le_bytes());
+    e[88..96].copy_from_slice(&seq.to_le_bytes());
+    e[4096..4100].copy_from_slice(b"data");
+    e[4100..4104].copy_from_slice(&((seq >> 32) as u32).to_le_bytes());
+    e[4104..8188].fill(fill);
+    e[8188..8192].copy_from_slice(&(seq as u32).to_le_bytes());
+    let sum = crc32c(&e);
+    e[4..8].copy_from_slice(&sum.to_le_bytes());
+    e
+}
+
+#[test]
+fn the_active_log_sequence_is_the_newest_unbroken_one() {
+    let mut bytes = image("gpt-bs1m.vhdx");
+    let len = bytes.len() as u64;
+    let guid: Guid = [7; 16];
+    let t = &bytes[192 * 1024..];
+    let bat = (0..le32(t, 8) as usize)
+        .find(|&i| guid_at(t, 16 + 32 * i) == BAT_REGION)
+        .map(|i| le64(t, 16 + 32 * i + 16) as usize)
+        .expect("BAT");
+    let block1 = (le64(&bytes, bat + 8) >> 20) << 20;
+    let log = 1 << 20;
+    // A (seq 5) then B (seq 6), both with their tail at A: B wins over A.
+    let a = log_entry(5, 0, &guid, block1, 0x11, len);
+    let b = log_entry(6, 0, &guid, block1, 0x22, len);
+    // C (seq 9) belongs to another log; D (seq 20) names a tail with no
+    // entry: neither can be the head.
+    let c = log_entry(9, 16384, &[8; 16], block1, 0x33, len);
+    let d = log_entry(20, 65536, &guid, block1, 0x44, len);
+    for (at, e) in [(0, a), (8192, b), (16384, c), (32768, d)] {
+        bytes[log + at..log + at + e.len()].copy_from_slice(&e);
+    }
+    for h in [64 * 1024, 128 * 1024] {
+        patch_header(&mut bytes, h, |h| h[48..64].copy_from_slice(&guid));
+    }
+    let disk = open(src(bytes), "", &NoSiblings).expect("open");
+    let mut buf = [0u8; 4096];
+    disk.data.read_exact_at(1 << 20, &mut buf).expect("read");
+    assert!(buf.iter().all(|&b| b == 0x22), "{:x?}", &buf[..16]);
+    let mut rest = [0u8; 512];
+    disk.data
+        .read_exact_at((1 << 20) + 4096, &mut rest)
+        .expect("read");
+    assert_eq!(
+        &rest[..],
+        &stamped("gpt")[(1 << 20) + 4096..(1 << 20) + 4608]
+    );
+}
