@@ -15,9 +15,12 @@
 //! Multi-MiB inputs are slow to fuzz (libFuzzer hashes and copies every
 //! input), and the smallest VHDX is over 3 MiB, so an input that does not
 //! start with `vhdxfile` is a compact one the harness builds a file from:
-//! `[flags: u8][metadata length: u16 LE][metadata region][BAT region]`.
+//! `[flags: u8][metadata length: u16 LE][metadata region][BAT region]`,
+//! or with flag bit 2 `...[metadata region][log length: u16 LE][log][BAT]`.
 //! The file gets valid headers (flag bit 0: the second one newer; bit 1: a
-//! log GUID), valid region tables putting the metadata region at 1 MiB and
+//! log GUID of 1s; bit 2: the log GUID of the log's first entry, the log
+//! at 3 MiB over the block data, every `loge` entry's CRC-32C fixed),
+//! valid region tables putting the metadata region at 1 MiB and
 //! the BAT at 2 MiB (1 MiB each), and a patterned MiB of block data at
 //! 3 MiB. `seeds/vhdx/compact` is `small.vhdx` in this form.
 //!
@@ -67,18 +70,45 @@ fn build(data: &[u8]) -> Option<Vec<u8>> {
     let rest = &rest[2..];
     // The metadata table is 64 KiB: the length counts the bytes after it.
     let meta = rest.get(..(64 << 10) + meta_len)?;
-    let bat = &rest[meta.len()..];
+    let mut bat = &rest[meta.len()..];
+    let mut log: &[u8] = &[];
+    if flags & 4 != 0 {
+        let n = usize::from(u16::from_le_bytes([*bat.first()?, *bat.get(1)?]));
+        log = bat.get(2..2 + n)?;
+        bat = &bat[2 + n..];
+    }
     let bat = &bat[..bat.len().min(MIB)];
     let mut f = vec![0u8; 4 * MIB];
     f[..8].copy_from_slice(b"vhdxfile");
+    for (i, b) in f[3 * MIB..].iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    let mut log_guid = [0u8; 16];
+    if flags & 2 != 0 {
+        log_guid = [1; 16];
+    }
+    if flags & 4 != 0 {
+        f[3 * MIB..3 * MIB + log.len()].copy_from_slice(log);
+        if let Some(g) = log.get(32..48) {
+            log_guid.copy_from_slice(g);
+        }
+        for p in (0..log.len()).step_by(4096) {
+            let at = 3 * MIB + p;
+            if &f[at..at + 4] == b"loge" {
+                let len = u32::from_le_bytes([f[at + 8], f[at + 9], f[at + 10], f[at + 11]]);
+                let len = (len as usize).min(MIB - p);
+                if len >= 8 {
+                    seal(&mut f[at..at + len]);
+                }
+            }
+        }
+    }
     for (i, at) in [64usize << 10, 128 << 10].into_iter().enumerate() {
         let h = &mut f[at..at + 4096];
         h[..4].copy_from_slice(b"head");
         let newer = (flags & 1 == 1) == (i == 1);
         h[8..16].copy_from_slice(&(if newer { 2u64 } else { 1 }).to_le_bytes());
-        if flags & 2 != 0 {
-            h[48] = 1;
-        }
+        h[48..64].copy_from_slice(&log_guid);
         h[66..68].copy_from_slice(&1u16.to_le_bytes());
         h[68..72].copy_from_slice(&(MIB as u32).to_le_bytes());
         h[72..80].copy_from_slice(&(3 * MIB as u64).to_le_bytes());
@@ -107,9 +137,6 @@ fn build(data: &[u8]) -> Option<Vec<u8>> {
     }
     f[MIB..MIB + meta.len()].copy_from_slice(meta);
     f[2 * MIB..2 * MIB + bat.len()].copy_from_slice(bat);
-    for (i, b) in f[3 * MIB..].iter_mut().enumerate() {
-        *b = (i % 251) as u8;
-    }
     Some(f)
 }
 
