@@ -209,3 +209,43 @@ fn every_vmdk_form_reads_back_through_the_cli() {
     }
     assert!(checked >= 12, "only {checked} images");
 }
+
+/// Every VHD and VHDX form (fixed, dynamic, differencing, a VHDX with a log
+/// to replay) reads back through `cat --image` with the SHA-256 of its
+/// disk; `inspect` names the format, the parent and the replay.
+#[test]
+fn every_vhd_and_vhdx_form_reads_back_through_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sums = unpack_set(dir.path(), "vhd");
+    // The differencing children name their parents base.vhd / base.vhdx:
+    // the dynamic GPT images, stored once.
+    for ext in ["vhd", "vhdx"] {
+        std::fs::copy(
+            dir.path().join(format!("gpt-dynamic.{ext}")),
+            dir.path().join(format!("base.{ext}")),
+        )
+        .expect("parent");
+    }
+    for (hash, name) in &sums {
+        let img = dir.path().join(name);
+        let img = img.to_str().expect("utf-8");
+        let disk = stdout_bytes(&["cat", "--image", &format!("{img}:disk.raw")]);
+        assert_eq!(&sha(&disk), hash, "{name}");
+        let j = run(&["--json", "inspect", "--image", img]).ok().json();
+        let want = if name.ends_with(".vhdx") {
+            "VHDX"
+        } else {
+            "VHD"
+        };
+        assert_eq!(j["container"]["format"], want, "{name}");
+        if name.starts_with("diff.") {
+            assert_eq!(j["container"]["variant"], "differencing", "{name}");
+            assert_eq!(j["container"]["parent"]["format"], want, "{name}");
+        }
+        if name == "gpt-log.vhdx" {
+            let text = run(&["inspect", "--image", img]).ok().stdout;
+            assert!(text.contains("warning:"), "{text}");
+        }
+    }
+    assert_eq!(sums.len(), 13);
+}
