@@ -2,9 +2,11 @@
 //! disk, partition table and partitions (`formats::image`). The image is
 //! opened when the directory is first listed or entered; an image that
 //! cannot be opened makes the directory fail with the reason, while its
-//! parent lists normally.
+//! parent lists normally. [`image_dir`] shows a local image's contents
+//! the same way as the root of a tree of its own (`mount --image`).
 
 use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use vaultfs_formats::container::{ContainerError, Siblings};
 use vaultfs_formats::image::Image;
@@ -61,26 +63,7 @@ impl ContentsDir {
                 format!("opening disk image {}: {e}", self.file.name()),
             )
         })?;
-        let time = self.attr.mtime;
-        let mut out = Vec::new();
-        for name in image.entries() {
-            let entry = match image.open_entry(&name) {
-                Ok(src) => Entry::File(Arc::new(RawFile {
-                    attr: Attr {
-                        uid: self.attr.uid,
-                        gid: self.attr.gid,
-                        ..Attr::file(src.len(), time)
-                    },
-                    src,
-                })),
-                Err(e) => {
-                    let e = Error::new(ErrorKind::Damaged, format!("{name}: {e}"));
-                    Entry::Broken(Arc::new(Broken::new(Attr::file(0, time), &e)))
-                }
-            };
-            out.push((name, entry));
-        }
-        Ok(Listing::new(out))
+        Ok(image_listing(&image, &self.attr))
     }
 }
 
@@ -115,4 +98,56 @@ impl File for RawFile {
     fn open(&self) -> Result<Source> {
         Ok(self.src.clone())
     }
+}
+
+/// `disk.raw`, `partitions.txt` and `pN.raw` of an opened image, owned and
+/// dated like `dir` (the directory that shows them); an entry that cannot
+/// be opened lists as a broken file.
+fn image_listing(image: &Image, dir: &Attr) -> Listing {
+    let time = dir.mtime;
+    let mut out = Vec::new();
+    for name in image.entries() {
+        let entry = match image.open_entry(&name) {
+            Ok(src) => Entry::File(Arc::new(RawFile {
+                attr: Attr {
+                    uid: dir.uid,
+                    gid: dir.gid,
+                    ..Attr::file(src.len(), time)
+                },
+                src,
+            })),
+            Err(e) => {
+                let e = Error::new(ErrorKind::Damaged, format!("{name}: {e}"));
+                Entry::Broken(Arc::new(Broken::new(Attr::file(0, time), &e)))
+            }
+        };
+        out.push((name, entry));
+    }
+    Listing::new(out)
+}
+
+/// An opened image's contents as a directory of its own, for serving a
+/// local disk image without a repository (`vaultfs mount --image`).
+struct ImageDir {
+    attr: Attr,
+    listing: Arc<Listing>,
+}
+
+impl Dir for ImageDir {
+    fn attr(&self) -> Attr {
+        self.attr.clone()
+    }
+
+    fn list(&self) -> Result<Arc<Listing>> {
+        Ok(self.listing.clone())
+    }
+}
+
+/// The contents of `image` (`disk.raw`, `partitions.txt`, `pN.raw`) as a
+/// root directory owned by root and dated `time`, laid out exactly like a
+/// `<name>.contents/` directory in a snapshot.
+pub fn image_dir(image: &Image, time: SystemTime) -> Entry {
+    let attr = Attr::dir(time);
+    let listing = Arc::new(image_listing(image, &attr));
+    Entry::Dir(Arc::new(ImageDir { attr, listing }))
 }

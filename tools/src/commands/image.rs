@@ -21,7 +21,8 @@ use crate::plan::{Global, ImageEntry};
 /// Bytes per read and write when streaming an entry.
 const BUFFER: usize = 1 << 20;
 
-fn open(file: &Path) -> Result<Image> {
+/// Opens a local disk image, extent and parent files next to it.
+pub fn open(file: &Path) -> Result<Image> {
     let src: Source =
         Arc::new(FileSource::open(file).with_context(|| format!("opening {}", file.display()))?);
     let name = file
