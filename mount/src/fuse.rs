@@ -697,9 +697,16 @@ impl Mount {
     /// Unmounts (if still mounted) and waits for the worker threads.
     pub fn unmount(self) -> Result<(), MountError> {
         let path = self.mountpoint;
-        self.session
-            .umount_and_join()
-            .map_err(|source| MountError::Unmount { path, source })
+        let err = |source| MountError::Unmount { path, source };
+        if self.session.guard.is_finished() {
+            // Unmounted from outside: nothing left to take down.
+            return self.session.join().map_err(err);
+        }
+        match self.session.umount_and_join() {
+            // Unmounted from outside in the meantime.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+            r => r.map_err(err),
+        }
     }
 }
 
