@@ -151,3 +151,40 @@ pub fn image_dir(image: &Image, time: SystemTime) -> Entry {
     let listing = Arc::new(image_listing(image, &attr));
     Entry::Dir(Arc::new(ImageDir { attr, listing }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vaultfs_formats::container::LocalDir;
+
+    #[test]
+    fn image_dir_lists_a_local_disk_like_a_contents_directory() {
+        let packed = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("images/containers/stamped-mbr.raw.zst"),
+        )
+        .expect("image");
+        let raw = zstd::decode_all(packed.as_slice()).expect("zstd");
+        let len = raw.len() as u64;
+        let src: Source = Arc::new(vaultfs_formats::io::MemSource::new(raw));
+        let image = Image::open(src, "mbr.img", &LocalDir::new(".")).expect("open");
+        let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let root = image_dir(&image, time);
+        assert_eq!(root.attr(), Attr::dir(time));
+        let listing = root.as_dir("/").expect("dir").list().expect("list");
+        let names: Vec<&str> = listing.entries().iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "disk.raw",
+                "p1.raw",
+                "p2.raw",
+                "p5.raw",
+                "p6.raw",
+                "partitions.txt"
+            ]
+        );
+        let disk = listing.get("disk.raw").expect("disk.raw").attr();
+        assert_eq!((disk.size, disk.perm, disk.mtime), (len, 0o444, time));
+    }
+}
