@@ -253,6 +253,31 @@ impl VaultFs {
         ino
     }
 
+    /// The entry of `ino` as its parent lists it now (falling back to the
+    /// remembered one): a root directory's `latest` link moves when a new
+    /// snapshot arrives, and the kernel may keep using a name it looked up
+    /// earlier (observed on Linux 6.18 under load) without asking again.
+    fn current(&self, ino: u64) -> Option<Entry> {
+        let (entry, parent, name, depth) = {
+            let inodes = self.inodes.read();
+            let n = inodes.nodes.get(&ino)?;
+            (n.entry.clone(), n.parent, n.name.clone(), n.depth)
+        };
+        if ino == ROOT {
+            return Some(entry);
+        }
+        let Some((dir, _)) = self.node(INodeNo(parent)) else {
+            return Some(entry);
+        };
+        match dir.as_dir("").and_then(|d| d.lookup(&name)) {
+            Ok(Some(now)) if kind_of(&now) == kind_of(&entry) => {
+                self.child(parent, depth.saturating_sub(1), &name, &now);
+                Some(now)
+            }
+            _ => Some(entry),
+        }
+    }
+
     fn ttl(&self, depth: u32) -> Duration {
         if depth <= 2 {
             self.options.root_ttl
@@ -329,8 +354,8 @@ impl Filesystem for VaultFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.node(ino) {
-            Some((Entry::Symlink(s), _)) => reply.data(&s.target),
+        match self.current(ino.0) {
+            Some(Entry::Symlink(s)) => reply.data(&s.target),
             Some(_) => reply.error(Errno::EINVAL),
             None => reply.error(Errno::ENOENT),
         }

@@ -459,13 +459,17 @@ fn mount_serves_snapshots_read_only_and_follows_new_ones() {
     );
     assert!(mnt.join("tags/x_y").is_dir(), "`/` in a tag becomes `_`");
     let newest = fs::read_link(&latest).expect("readlink");
+    let later = mnt
+        .join("snapshots")
+        .join(&newest)
+        .join(rel)
+        .join("later.txt");
     assert!(
-        mnt.join("snapshots")
-            .join(&newest)
-            .join(rel)
-            .join("later.txt")
-            .is_file(),
-        "latest follows: {newest:?}"
+        later.is_file(),
+        "latest follows: {target:?} -> {newest:?} ({:?}), snapshots/: {:?}\n{}",
+        fs::metadata(&later).err(),
+        names(&mnt.join("snapshots")),
+        m.log()
     );
 
     // SIGTERM: unmounted, exit status 0.
