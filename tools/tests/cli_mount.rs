@@ -3,7 +3,7 @@
 //! GPT disk image) read back through `ids/<id>/...` and compared with the
 //! source, content and metadata; disk images opened into `.contents/`;
 //! writes refused; 16 threads reading at random offsets; a backup made
-//! while mounted showing up; damage reported as EIO; SIGTERM and
+//! while mounted showing up; damage reported as EIO; SIGTERM, SIGINT and
 //! `fusermount3 -u` ending the mount cleanly. `mount --image` on an MBR
 //! disk needs no repository.
 //!
@@ -167,14 +167,15 @@ impl Drop for Mounted {
     }
 }
 
-fn sigterm(pid: u32) {
+/// Sends `signal` (`TERM`, `INT`) to the server.
+fn signal(pid: u32, signal: &str) {
     let ok = Command::new("kill")
-        .arg("-TERM")
+        .arg(format!("-{signal}"))
         .arg(pid.to_string())
         .status()
         .expect("kill")
         .success();
-    assert!(ok, "kill -TERM {pid}");
+    assert!(ok, "kill -{signal} {pid}");
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {
@@ -473,7 +474,7 @@ fn mount_serves_snapshots_read_only_and_follows_new_ones() {
     );
 
     // SIGTERM: unmounted, exit status 0.
-    sigterm(m.pid());
+    signal(m.pid(), "TERM");
     let status = m.wait_exit(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "exit status\n{}", m.log());
     assert!(!is_mounted(&mnt), "still mounted after SIGTERM");
@@ -571,6 +572,8 @@ fn damage_is_eio_never_enoent() {
         "no damage report on stderr: {}",
         m.log()
     );
-    sigterm(m.pid());
+    // Ctrl-C: the same clean end.
+    signal(m.pid(), "INT");
     assert_eq!(m.wait_exit(Duration::from_secs(20)).code(), Some(0));
+    assert!(!is_mounted(&mnt), "still mounted after SIGINT");
 }
