@@ -36,7 +36,7 @@ pub use vaultfs_formats::io::{ReadAt, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::repo::Repository;
-pub use contents::CONTENTS_SUFFIX;
+pub use contents::{CONTENTS_SUFFIX, image_dir};
 pub use root::REFRESH_INTERVAL;
 pub use source::SnapshotSource;
 

@@ -2,9 +2,11 @@
 //! disk, partition table and partitions (`formats::image`). The image is
 //! opened when the directory is first listed or entered; an image that
 //! cannot be opened makes the directory fail with the reason, while its
-//! parent lists normally.
+//! parent lists normally. [`image_dir`] shows a local image's contents
+//! the same way as the root of a tree of its own (`mount --image`).
 
 use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use vaultfs_formats::container::{ContainerError, Siblings};
 use vaultfs_formats::image::Image;
@@ -61,26 +63,7 @@ impl ContentsDir {
                 format!("opening disk image {}: {e}", self.file.name()),
             )
         })?;
-        let time = self.attr.mtime;
-        let mut out = Vec::new();
-        for name in image.entries() {
-            let entry = match image.open_entry(&name) {
-                Ok(src) => Entry::File(Arc::new(RawFile {
-                    attr: Attr {
-                        uid: self.attr.uid,
-                        gid: self.attr.gid,
-                        ..Attr::file(src.len(), time)
-                    },
-                    src,
-                })),
-                Err(e) => {
-                    let e = Error::new(ErrorKind::Damaged, format!("{name}: {e}"));
-                    Entry::Broken(Arc::new(Broken::new(Attr::file(0, time), &e)))
-                }
-            };
-            out.push((name, entry));
-        }
-        Ok(Listing::new(out))
+        Ok(image_listing(&image, &self.attr))
     }
 }
 
@@ -114,5 +97,94 @@ impl File for RawFile {
 
     fn open(&self) -> Result<Source> {
         Ok(self.src.clone())
+    }
+}
+
+/// `disk.raw`, `partitions.txt` and `pN.raw` of an opened image, owned and
+/// dated like `dir` (the directory that shows them); an entry that cannot
+/// be opened lists as a broken file.
+fn image_listing(image: &Image, dir: &Attr) -> Listing {
+    let time = dir.mtime;
+    let mut out = Vec::new();
+    for name in image.entries() {
+        let entry = match image.open_entry(&name) {
+            Ok(src) => Entry::File(Arc::new(RawFile {
+                attr: Attr {
+                    uid: dir.uid,
+                    gid: dir.gid,
+                    ..Attr::file(src.len(), time)
+                },
+                src,
+            })),
+            Err(e) => {
+                let e = Error::new(ErrorKind::Damaged, format!("{name}: {e}"));
+                Entry::Broken(Arc::new(Broken::new(Attr::file(0, time), &e)))
+            }
+        };
+        out.push((name, entry));
+    }
+    Listing::new(out)
+}
+
+/// An opened image's contents as a directory of its own, for serving a
+/// local disk image without a repository (`vaultfs mount --image`).
+struct ImageDir {
+    attr: Attr,
+    listing: Arc<Listing>,
+}
+
+impl Dir for ImageDir {
+    fn attr(&self) -> Attr {
+        self.attr.clone()
+    }
+
+    fn list(&self) -> Result<Arc<Listing>> {
+        Ok(self.listing.clone())
+    }
+}
+
+/// The contents of `image` (`disk.raw`, `partitions.txt`, `pN.raw`) as a
+/// root directory owned by root and dated `time`, laid out exactly like a
+/// `<name>.contents/` directory in a snapshot.
+pub fn image_dir(image: &Image, time: SystemTime) -> Entry {
+    let attr = Attr::dir(time);
+    let listing = Arc::new(image_listing(image, &attr));
+    Entry::Dir(Arc::new(ImageDir { attr, listing }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vaultfs_formats::container::LocalDir;
+
+    #[test]
+    fn image_dir_lists_a_local_disk_like_a_contents_directory() {
+        let packed = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("images/containers/stamped-mbr.raw.zst"),
+        )
+        .expect("image");
+        let raw = zstd::decode_all(packed.as_slice()).expect("zstd");
+        let len = raw.len() as u64;
+        let src: Source = Arc::new(vaultfs_formats::io::MemSource::new(raw));
+        let image = Image::open(src, "mbr.img", &LocalDir::new(".")).expect("open");
+        let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let root = image_dir(&image, time);
+        assert_eq!(root.attr(), Attr::dir(time));
+        let listing = root.as_dir("/").expect("dir").list().expect("list");
+        let names: Vec<&str> = listing.entries().iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "disk.raw",
+                "p1.raw",
+                "p2.raw",
+                "p5.raw",
+                "p6.raw",
+                "partitions.txt"
+            ]
+        );
+        let disk = listing.get("disk.raw").expect("disk.raw").attr();
+        assert_eq!((disk.size, disk.perm, disk.mtime), (len, 0o444, time));
     }
 }

@@ -112,6 +112,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Restore a snapshot, or a path inside it, into a directory.
     Restore(RestoreArgs),
+    /// Mount the repository (or a local disk image with `--image`) as a
+    /// read-only filesystem (FUSE, Linux); blocks until unmounted.
+    Mount(MountArgs),
     /// Remove stale locks (or all locks).
     Unlock(UnlockArgs),
     /// Write shell completions or man pages.
@@ -369,6 +372,25 @@ pub struct RestoreArgs {
     /// Host, tag and path filters for `latest`.
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+}
+
+/// `mount` arguments.
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// An existing directory to mount on.
+    #[arg(value_name = "MOUNTPOINT")]
+    pub mountpoint: PathBuf,
+
+    /// Mount this local disk image's contents (disk.raw, partitions.txt,
+    /// pN.raw) instead of a repository.
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+
+    /// Let other users in too (FUSE `allow_other`; as non-root this needs
+    /// `user_allow_other` in /etc/fuse.conf). Permissions are still checked
+    /// against the owners and modes stored in the snapshots.
+    #[arg(long)]
+    pub allow_other: bool,
 }
 
 /// `unlock` arguments.

@@ -87,6 +87,8 @@ pub enum Command {
     Inspect(PathBuf),
     /// `restore`.
     Restore(Box<RestorePlan>),
+    /// `mount`.
+    Mount(MountPlan),
     /// `unlock`.
     Unlock {
         /// Also remove live locks.
@@ -254,6 +256,16 @@ pub struct RestorePlan {
     pub options: RestoreOptions,
 }
 
+/// `mount` arguments.
+pub struct MountPlan {
+    /// Where to mount (absolute).
+    pub mountpoint: PathBuf,
+    /// A local disk image to mount instead of the repository.
+    pub image: Option<PathBuf>,
+    /// FUSE `allow_other`.
+    pub allow_other: bool,
+}
+
 /// `generate` arguments.
 pub struct GeneratePlan {
     /// Print completions for this shell.
@@ -287,6 +299,7 @@ impl Plan {
             cli::Command::Inspect(a) => Command::Inspect(a.image),
             cli::Command::Find(a) => Command::Find(find(a)?),
             cli::Command::Restore(a) => Command::Restore(Box::new(restore(a)?)),
+            cli::Command::Mount(a) => Command::Mount(mount(a)?),
             cli::Command::Unlock(a) => Command::Unlock {
                 remove_all: a.remove_all,
             },
@@ -483,6 +496,27 @@ fn cat(a: cli::CatArgs) -> Result<CatPlan> {
     Ok(CatPlan {
         target,
         selection: selection(a.filter),
+    })
+}
+
+fn mount(a: cli::MountArgs) -> Result<MountPlan> {
+    let mountpoint = std::path::absolute(&a.mountpoint)
+        .with_context(|| format!("mount point {}", a.mountpoint.display()))?;
+    if !mountpoint.is_dir() {
+        bail!(
+            "mount point {} is not an existing directory",
+            mountpoint.display()
+        );
+    }
+    if let Some(image) = &a.image
+        && !image.is_file()
+    {
+        bail!("--image {}: no such file", image.display());
+    }
+    Ok(MountPlan {
+        mountpoint,
+        image: a.image,
+        allow_other: a.allow_other,
     })
 }
 

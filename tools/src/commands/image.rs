@@ -17,7 +17,8 @@ use crate::exit::Outcome;
 use crate::output;
 use crate::plan::{Global, ImageEntry};
 
-fn open(file: &Path) -> Result<Image> {
+/// Opens a local disk image, extent and parent files next to it.
+pub fn open(file: &Path) -> Result<Image> {
     let src: Source =
         Arc::new(FileSource::open(file).with_context(|| format!("opening {}", file.display()))?);
     let name = file

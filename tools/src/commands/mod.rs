@@ -9,6 +9,7 @@ pub mod image;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod mount;
 pub mod restore;
 pub mod snapshots;
 pub mod unlock;
@@ -32,6 +33,7 @@ pub fn dispatch(plan: &Plan) -> Result<Outcome> {
         Command::Find(f) => find::run(g, f),
         Command::Inspect(file) => image::inspect(g, file),
         Command::Restore(r) => restore::run(g, r),
+        Command::Mount(m) => mount::run(g, m),
         Command::Unlock { remove_all } => unlock::run(g, *remove_all),
         Command::Generate(p) => generate::run(p),
     }

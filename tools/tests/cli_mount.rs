@@ -1,0 +1,579 @@
+//! End-to-end tests of `vaultfs mount` through the real kernel FUSE driver:
+//! a backed-up tree (files of several sizes, a symlink, a subdirectory, a
+//! GPT disk image) read back through `ids/<id>/...` and compared with the
+//! source, content and metadata; disk images opened into `.contents/`;
+//! writes refused; 16 threads reading at random offsets; a backup made
+//! while mounted showing up; damage reported as EIO; SIGTERM, SIGINT and
+//! `fusermount3 -u` ending the mount cleanly. `mount --image` on an MBR
+//! disk needs no repository.
+//!
+//! These need `/dev/fuse` and `fusermount3` (CI installs fuse3) and fail
+//! loudly without them. A guard unmounts and kills the server even when a
+//! test fails. `VAULTFS_MOUNT_STRESS_SECS` sets the length of the
+//! concurrent read run (default 5 s).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::Env;
+use sha2::{Digest, Sha256};
+
+const EROFS: i32 = 30;
+const EIO: i32 = 5;
+const ENOENT: i32 = 2;
+
+/// Deterministic, poorly compressible bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// Decompresses `images/NAME` to `out`.
+fn unpack(name: &str, out: &Path) -> Vec<u8> {
+    let packed = fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../images")
+            .join(name),
+    )
+    .expect("read image");
+    let raw = zstd::decode_all(packed.as_slice()).expect("zstd");
+    fs::write(out, &raw).expect("write image");
+    raw
+}
+
+fn require_fuse() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "the mount tests need /dev/fuse (and fusermount3 from fuse3); CI has both"
+    );
+}
+
+/// Is something mounted exactly at `path`?
+fn is_mounted(path: &Path) -> bool {
+    let mounts = fs::read_to_string("/proc/mounts").expect("/proc/mounts");
+    let want = path.to_str().expect("utf-8 path");
+    mounts
+        .lines()
+        .any(|l| l.split(' ').nth(1).is_some_and(|p| p == want))
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes.
+fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// A running `vaultfs mount`; unmounts and kills it when dropped, so a
+/// failing test leaves no mount behind.
+struct Mounted {
+    child: Option<Child>,
+    mountpoint: PathBuf,
+    log: PathBuf,
+}
+
+impl Mounted {
+    /// Starts `cmd` (a `vaultfs ... mount ...` command) and waits until
+    /// `ready` (relative to the mount point) exists.
+    fn start(mut cmd: Command, mountpoint: &Path, log: PathBuf, ready: &str) -> Mounted {
+        require_fuse();
+        let err = fs::File::create(&log).expect("log file");
+        cmd.stdout(Stdio::null()).stderr(err);
+        let child = cmd.spawn().expect("starting vaultfs mount");
+        let mut m = Mounted {
+            child: Some(child),
+            mountpoint: mountpoint.to_path_buf(),
+            log,
+        };
+        let probe = mountpoint.join(ready);
+        let up = wait_for(Duration::from_secs(60), || {
+            if let Some(Ok(Some(status))) = m.child.as_mut().map(Child::try_wait) {
+                panic!("vaultfs mount exited early ({status}):\n{}", m.log());
+            }
+            is_mounted(mountpoint) && probe.exists()
+        });
+        assert!(up, "mount did not come up in 60 s:\n{}", m.log());
+        m
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Waits for the server to exit.
+    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("vaultfs mount did not exit in {timeout:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if is_mounted(&self.mountpoint) {
+            let _ = Command::new("fusermount3")
+                .arg("-u")
+                .arg(&self.mountpoint)
+                .status();
+        }
+        if is_mounted(&self.mountpoint) {
+            let _ = Command::new("fusermount3")
+                .arg("-uz")
+                .arg(&self.mountpoint)
+                .status();
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends `signal` (`TERM`, `INT`) to the server.
+fn signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -{signal} {pid}");
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Names in a directory, sorted.
+fn names(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Compares the mounted `got` with the source `want`, recursively: kinds,
+/// names, sizes, modes, mtimes, file contents and link targets.
+fn compare_tree(want: &Path, got: &Path) {
+    let w = fs::symlink_metadata(want).expect("source metadata");
+    let g = fs::symlink_metadata(got).unwrap_or_else(|e| panic!("{}: {e}", got.display()));
+    let what = got.display();
+    assert_eq!(
+        w.file_type().is_dir(),
+        g.file_type().is_dir(),
+        "{what}: kind"
+    );
+    assert_eq!(
+        w.file_type().is_symlink(),
+        g.file_type().is_symlink(),
+        "{what}: kind"
+    );
+    assert_eq!(w.mode() & 0o7777, g.mode() & 0o7777, "{what}: mode");
+    assert_eq!(w.uid(), g.uid(), "{what}: uid");
+    assert_eq!(w.gid(), g.gid(), "{what}: gid");
+    if !w.is_dir() {
+        assert_eq!(
+            w.modified().expect("mtime"),
+            g.modified().expect("mtime"),
+            "{what}: mtime"
+        );
+    }
+    if w.file_type().is_symlink() {
+        assert_eq!(
+            fs::read_link(want).expect("link"),
+            fs::read_link(got).expect("link"),
+            "{what}: target"
+        );
+        assert_eq!(w.len(), g.len(), "{what}: link size");
+    } else if w.is_file() {
+        assert_eq!(w.len(), g.len(), "{what}: size");
+        let a = fs::read(want).expect("read source");
+        let b = fs::read(got).unwrap_or_else(|e| panic!("reading {what}: {e}"));
+        assert!(a == b, "{what}: content differs");
+    } else if w.is_dir() {
+        let src: BTreeSet<String> = names(want);
+        let mut mounted = names(got);
+        // Disk images get a sibling `.contents/` directory.
+        mounted.retain(|n| src.contains(n) || !n.ends_with(".contents"));
+        assert_eq!(src, mounted, "{what}: names");
+        for n in &src {
+            compare_tree(&want.join(n), &got.join(n));
+        }
+    }
+}
+
+/// The source tree: files of several sizes (one over 5 MiB), modes and
+/// mtimes set, a symlink, a dangling symlink, nested directories and a GPT
+/// disk image. Returns the raw disk bytes.
+fn make_source(root: &Path) -> Vec<u8> {
+    fs::create_dir_all(root.join("sub/deep")).expect("mkdir");
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("small.txt", b"hello through fuse\n".to_vec()),
+        ("sub/mid.bin", noise(300_000, 3)),
+        ("sub/deep/c.txt", b"deep\n".to_vec()),
+        ("big.bin", noise(6 * 1024 * 1024 + 12345, 9)),
+    ];
+    for (name, data) in &files {
+        fs::write(root.join(name), data).expect("write");
+    }
+    fs::set_permissions(root.join("small.txt"), fs::Permissions::from_mode(0o640)).expect("chmod");
+    fs::set_permissions(root.join("sub/deep"), fs::Permissions::from_mode(0o700)).expect("chmod");
+    let f = fs::File::options()
+        .write(true)
+        .open(root.join("sub/mid.bin"))
+        .expect("open");
+    f.set_modified(SystemTime::UNIX_EPOCH + Duration::new(1_234_567_890, 123_456_789))
+        .expect("set mtime");
+    std::os::unix::fs::symlink("small.txt", root.join("link")).expect("symlink");
+    std::os::unix::fs::symlink("../nowhere", root.join("sub/dangling")).expect("symlink");
+    unpack("containers/stamped-gpt.raw.zst", &root.join("disk.img"))
+}
+
+/// `vaultfs mount` of the repository in `env`, started and ready.
+fn mount_repo(env: &Env, mnt: &Path) -> Mounted {
+    fs::create_dir_all(mnt).expect("mkdir mnt");
+    let cmd = env.cmd(&["mount", mnt.to_str().expect("utf-8")]);
+    Mounted::start(cmd, mnt, env.dir.path().join("mount.log"), "ids")
+}
+
+fn the_only(dir: &Path) -> String {
+    let n = names(dir);
+    assert_eq!(n.len(), 1, "{}: {n:?}", dir.display());
+    n.into_iter().next().expect("one")
+}
+
+fn stress_secs() -> u64 {
+    std::env::var("VAULTFS_MOUNT_STRESS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5)
+}
+
+/// 16 threads reading random ranges of the given files (mounted path,
+/// expected bytes) for `secs` seconds; every byte must match.
+fn stress(files: Vec<(PathBuf, Arc<Vec<u8>>)>, secs: u64) {
+    let files = Arc::new(files);
+    let until = Instant::now() + Duration::from_secs(secs);
+    let threads: Vec<_> = (0..16u64)
+        .map(|t| {
+            let files = files.clone();
+            std::thread::spawn(move || {
+                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (t + 1);
+                let mut next = move || {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x
+                };
+                let mut reads = 0u64;
+                let mut k = t as usize;
+                while Instant::now() < until || reads == 0 {
+                    let (path, want) = &files[k % files.len()];
+                    k += 1;
+                    let f = fs::File::open(path)
+                        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+                    for _ in 0..8 {
+                        let len = want.len() as u64;
+                        let off = if len == 0 { 0 } else { next() % len };
+                        let n = (next() % (256 * 1024)) as usize;
+                        let n = n.min((len - off) as usize);
+                        let mut buf = vec![0u8; n];
+                        f.read_exact_at(&mut buf, off).unwrap_or_else(|e| {
+                            panic!("thread {t}: {} at {off}+{n}: {e}", path.display())
+                        });
+                        assert!(
+                            buf[..] == want[off as usize..off as usize + n],
+                            "thread {t}: {} at {off}+{n}: wrong bytes",
+                            path.display()
+                        );
+                        reads += 1;
+                    }
+                }
+                reads
+            })
+        })
+        .collect();
+    let total: u64 = threads
+        .into_iter()
+        .map(|h| h.join().expect("reader thread"))
+        .sum();
+    assert!(total >= 16);
+}
+
+#[test]
+fn mount_serves_snapshots_read_only_and_follows_new_ones() {
+    let env = Env::init();
+    let src = env.dir.path().join("src");
+    let raw = make_source(&src);
+    env.run(&["backup", "--tag", "first", src.to_str().expect("utf-8")])
+        .ok();
+
+    let mnt = env.dir.path().join("mnt");
+    let mut m = mount_repo(&env, &mnt);
+    assert!(
+        m.log().contains("mounted at"),
+        "the mount announces itself: {}",
+        m.log()
+    );
+    assert_eq!(names(&mnt), set(&["hosts", "ids", "snapshots", "tags"]));
+    let id = the_only(&mnt.join("ids"));
+    let rel = src.strip_prefix("/").expect("absolute");
+    let root = mnt.join("ids").join(&id).join(rel);
+
+    // Content and metadata, everywhere.
+    compare_tree(&src, &root);
+
+    // The disk image, opened.
+    let contents = root.join("disk.img.contents");
+    assert_eq!(
+        names(&contents),
+        set(&["disk.raw", "p1.raw", "p2.raw", "p3.raw", "partitions.txt"])
+    );
+    let disk = fs::read(contents.join("disk.raw")).expect("disk.raw");
+    assert_eq!(sha(&disk), sha(&raw));
+    let p2 = fs::read(contents.join("p2.raw")).expect("p2.raw");
+    assert!(p2 == raw[6144 * 512..10240 * 512], "p2.raw bytes");
+    assert!(p2.starts_with(b"gpt p2 lba 6144\n"));
+    let table = fs::read_to_string(contents.join("partitions.txt")).expect("partitions.txt");
+    assert!(table.contains("p2"), "{table}");
+
+    // Read-only: creating, writing, removing, chmod.
+    let err = |r: std::io::Result<()>| r.expect_err("must fail").raw_os_error();
+    assert_eq!(err(fs::write(root.join("new.txt"), b"x")), Some(EROFS));
+    assert_eq!(
+        err(fs::File::options()
+            .write(true)
+            .open(root.join("small.txt"))
+            .map(drop)),
+        Some(EROFS)
+    );
+    assert_eq!(err(fs::remove_file(root.join("small.txt"))), Some(EROFS));
+    assert_eq!(err(fs::create_dir(root.join("d"))), Some(EROFS));
+    assert_eq!(
+        err(fs::set_permissions(
+            root.join("small.txt"),
+            fs::Permissions::from_mode(0o777)
+        )),
+        Some(EROFS)
+    );
+    // Absent names are ENOENT, a file is no directory.
+    assert_eq!(
+        fs::metadata(root.join("absent"))
+            .expect_err("absent")
+            .raw_os_error(),
+        Some(ENOENT)
+    );
+    assert_eq!(
+        fs::metadata(root.join("small.txt/x"))
+            .expect_err("not a dir")
+            .raw_os_error(),
+        Some(20)
+    );
+
+    // Inode numbers stay put for the mount's life.
+    let ino = fs::metadata(root.join("sub/mid.bin")).expect("stat").ino();
+    let again = fs::metadata(mnt.join("ids").join(&id).join(rel).join("sub/mid.bin"))
+        .expect("stat")
+        .ino();
+    assert_eq!(ino, again);
+
+    // Concurrent readers at random offsets.
+    let load = |p: &str| Arc::new(fs::read(src.join(p)).expect("source"));
+    let files = vec![
+        (root.join("big.bin"), load("big.bin")),
+        (root.join("sub/mid.bin"), load("sub/mid.bin")),
+        (root.join("disk.img"), Arc::new(raw.clone())),
+        (contents.join("p2.raw"), Arc::new(p2.clone())),
+        (contents.join("disk.raw"), Arc::new(raw.clone())),
+    ];
+    stress(files, stress_secs());
+
+    // The time views.
+    let latest = mnt.join("snapshots/latest");
+    assert!(
+        fs::symlink_metadata(&latest)
+            .expect("latest")
+            .file_type()
+            .is_symlink()
+    );
+    let target = fs::read_link(&latest).expect("readlink");
+    assert!(mnt.join("snapshots").join(&target).is_dir(), "{target:?}");
+    assert!(latest.join(rel).join("small.txt").is_file());
+    assert!(mnt.join("tags/first").join(&target).is_dir());
+    assert_eq!(names(&mnt.join("hosts")).len(), 1);
+
+    // A backup made while mounted shows up, readable.
+    fs::write(src.join("later.txt"), b"after the mount\n").expect("write");
+    env.run(&["backup", "--tag", "x/y", src.to_str().expect("utf-8")])
+        .ok();
+    let appeared = wait_for(Duration::from_secs(15), || {
+        names(&mnt.join("ids")).len() == 2
+    });
+    assert!(appeared, "second snapshot not listed after 15 s");
+    let new_id = names(&mnt.join("ids"))
+        .into_iter()
+        .find(|n| *n != id)
+        .expect("new id");
+    let later = mnt.join("ids").join(&new_id).join(rel).join("later.txt");
+    assert_eq!(
+        fs::read(&later).unwrap_or_else(|e| panic!("{}: {e}\n{}", later.display(), m.log())),
+        b"after the mount\n"
+    );
+    assert!(mnt.join("tags/x_y").is_dir(), "`/` in a tag becomes `_`");
+    let newest = fs::read_link(&latest).expect("readlink");
+    let later = mnt
+        .join("snapshots")
+        .join(&newest)
+        .join(rel)
+        .join("later.txt");
+    assert!(
+        later.is_file(),
+        "latest follows: {target:?} -> {newest:?} ({:?}), snapshots/: {:?}\n{}",
+        fs::metadata(&later).err(),
+        names(&mnt.join("snapshots")),
+        m.log()
+    );
+
+    // SIGTERM: unmounted, exit status 0.
+    signal(m.pid(), "TERM");
+    let status = m.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "exit status\n{}", m.log());
+    assert!(!is_mounted(&mnt), "still mounted after SIGTERM");
+}
+
+#[test]
+fn mount_image_serves_a_local_disk_without_a_repository() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("mbr.img");
+    let raw = unpack("containers/stamped-mbr.raw.zst", &img);
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let mut cmd = common::vaultfs();
+    cmd.args(["mount", "--image"]).arg(&img).arg(&mnt);
+    let mut m = Mounted::start(cmd, &mnt, dir.path().join("mount.log"), "disk.raw");
+    assert_eq!(
+        names(&mnt),
+        set(&[
+            "disk.raw",
+            "p1.raw",
+            "p2.raw",
+            "p5.raw",
+            "p6.raw",
+            "partitions.txt"
+        ])
+    );
+    assert_eq!(
+        sha(&fs::read(mnt.join("disk.raw")).expect("disk")),
+        sha(&raw)
+    );
+    let p5 = fs::read(mnt.join("p5.raw")).expect("p5");
+    assert!(p5 == raw[8192 * 512..10240 * 512], "p5.raw bytes");
+    let meta = fs::metadata(mnt.join("p5.raw")).expect("stat");
+    assert_eq!(meta.mode() & 0o7777, 0o444);
+    assert_eq!(
+        fs::write(mnt.join("p5.raw"), b"x")
+            .expect_err("read-only")
+            .raw_os_error(),
+        Some(EROFS)
+    );
+
+    // Unmounted from outside: the server notices and exits 0.
+    let ok = Command::new("fusermount3")
+        .arg("-u")
+        .arg(&mnt)
+        .status()
+        .expect("fusermount3")
+        .success();
+    assert!(ok, "fusermount3 -u");
+    let status = m.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "exit status\n{}", m.log());
+    assert!(!is_mounted(&mnt));
+}
+
+#[test]
+fn damage_is_eio_never_enoent() {
+    let env = Env::init();
+    let src = env.dir.path().join("src");
+    fs::create_dir_all(&src).expect("mkdir");
+    fs::write(src.join("victim.bin"), noise(400_000, 5)).expect("write");
+    env.run(&["backup", src.to_str().expect("utf-8")]).ok();
+    // Damage every pack in the middle: data blobs fail their MAC.
+    let data = env.repo.join("data");
+    let mut damaged = 0;
+    for sub in fs::read_dir(&data).expect("data") {
+        for pack in fs::read_dir(sub.expect("dir").path()).expect("dir") {
+            let path = pack.expect("pack").path();
+            let mut bytes = fs::read(&path).expect("pack");
+            let mid = bytes.len() / 3;
+            for b in &mut bytes[mid..mid + 64] {
+                *b ^= 0x5a;
+            }
+            let mut perm = fs::metadata(&path).expect("stat").permissions();
+            perm.set_mode(0o644);
+            fs::set_permissions(&path, perm).expect("chmod");
+            fs::write(&path, bytes).expect("damage");
+            damaged += 1;
+        }
+    }
+    assert!(damaged > 0);
+
+    let mnt = env.dir.path().join("mnt");
+    let mut m = mount_repo(&env, &mnt);
+    let id = the_only(&mnt.join("ids"));
+    let rel = src.strip_prefix("/").expect("absolute");
+    // Whichever step meets the damage first (a tree or the data), it says
+    // EIO, not "no such file".
+    let victim = mnt.join("ids").join(&id).join(rel).join("victim.bin");
+    let e = fs::read(&victim).expect_err("damaged data must not read");
+    assert_eq!(e.raw_os_error(), Some(EIO), "{e}");
+    assert_ne!(e.kind(), ErrorKind::NotFound);
+    // The server says what broke.
+    assert!(
+        wait_for(Duration::from_secs(5), || m.log().contains("vaultfs: ")),
+        "no damage report on stderr: {}",
+        m.log()
+    );
+    // Ctrl-C: the same clean end.
+    signal(m.pid(), "INT");
+    assert_eq!(m.wait_exit(Duration::from_secs(20)).code(), Some(0));
+    assert!(!is_mounted(&mnt), "still mounted after SIGINT");
+}
