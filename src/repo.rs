@@ -75,6 +75,8 @@ pub struct Repository {
     config: Config,
     index: RwLock<Index>,
     index_loaded: std::sync::atomic::AtomicBool,
+    /// The index files merged into `index` so far.
+    index_files: parking_lot::Mutex<std::collections::HashSet<Id>>,
     cache: BlobCache,
     compression: Compression,
 }
@@ -182,6 +184,7 @@ impl Repository {
             config,
             index: RwLock::new(Index::new()),
             index_loaded: std::sync::atomic::AtomicBool::new(false),
+            index_files: parking_lot::Mutex::new(std::collections::HashSet::new()),
             cache: BlobCache::new(64 << 20),
             compression: Compression::AUTO,
         }
@@ -358,17 +361,41 @@ impl Repository {
 
     /// Loads every index file into memory (in parallel).
     pub fn load_index(&self) -> Result<()> {
+        let mut seen = self.index_files.lock();
         let ids = self.list_ids(FileType::Index)?;
-        let files = crate::parallel::map(ids, |id| {
+        let files = crate::parallel::map(ids.clone(), |id| {
             self.load_unpacked::<IndexFile>(FileType::Index, &id)
         })?;
         let mut idx = self.index.write();
         for f in &files {
             idx.add_file(f);
         }
+        seen.extend(ids);
         self.index_loaded
             .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Merges index files written since the index was loaded (by a backup
+    /// running meanwhile); returns how many were new. Long-lived readers
+    /// (the mounted tree) call this before showing new snapshots, whose
+    /// index files a backup always writes first.
+    pub fn refresh_index(&self) -> Result<usize> {
+        let mut seen = self.index_files.lock();
+        let new: Vec<Id> = self
+            .list_ids(FileType::Index)?
+            .into_iter()
+            .filter(|id| !seen.contains(id))
+            .collect();
+        let files = crate::parallel::map(new.clone(), |id| {
+            self.load_unpacked::<IndexFile>(FileType::Index, &id)
+        })?;
+        let mut idx = self.index.write();
+        for f in &files {
+            idx.add_file(f);
+        }
+        seen.extend(new.iter().copied());
+        Ok(new.len())
     }
 
     /// Loads the index unless that was done already.

@@ -161,6 +161,12 @@ impl Root {
             .filter(|id| !state.known.contains_key(id))
             .copied()
             .collect();
+        if !new.is_empty() && state.built.is_some() {
+            // Snapshots written after the tree was made come with index
+            // files written before them; without those their trees would
+            // read as missing (and stay so, as damage is remembered).
+            repo.refresh_index()?;
+        }
         let loaded = crate::parallel::map(new, |id| {
             let r = repo.load_unpacked::<Snapshot>(FileType::Snapshot, &id);
             Ok::<_, crate::error::Error>((id, r))

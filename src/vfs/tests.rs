@@ -406,6 +406,12 @@ fn new_snapshots_appear_after_the_refresh_interval() {
             .collect()
     };
     assert_eq!(ids(), [a.short()]);
+    // A later backup with new data, written through another handle.
+    let s = vault.saver();
+    let data = noise(300_000, 9);
+    let nodes = vec![file(&s, "new.bin", &data, 100_000)];
+    let tree = s.save_tree(crate::snapshot::Tree { nodes }).expect("tree");
+    s.finish().expect("finish");
     let b = snapshot(&vault, tree, "2024-01-02T00:00:00Z", "h", &[]);
     // Within the interval the listing is the remembered one.
     assert_eq!(ids().len(), 1);
@@ -419,4 +425,9 @@ fn new_snapshots_appear_after_the_refresh_interval() {
         panic!("latest");
     };
     assert_eq!(l.target, b"2024-01-02T00:00:00+00:00");
+    // Its trees and data were indexed after the tree was made: they read.
+    let f = vfs
+        .resolve(&format!("/ids/{}/new.bin", b.short()))
+        .expect("new file");
+    assert_eq!(read_all(&f.open("new.bin").expect("open")), data);
 }
