@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 
 use crate::id::Id;
 
-const SHARDS: usize = 16;
+const SHARDS: usize = 8;
 
 struct Shard {
     map: HashMap<Id, (Arc<[u8]>, u64)>,
@@ -63,8 +63,12 @@ impl BlobCache {
     }
 
     /// Inserts a blob, evicting the least recently used ones over capacity.
+    /// A blob larger than a shard's share (chunks go up to 8 MiB) is still
+    /// kept, alone in its shard: a reader of one blob in small pieces (a
+    /// FUSE read is 128 KiB) must not decrypt it again for each piece.
+    /// Blobs over a quarter of the whole capacity are not cached.
     pub fn insert(&self, id: Id, data: Arc<[u8]>) {
-        if data.len() > self.shard_capacity {
+        if data.len() > self.shard_capacity * SHARDS / 4 {
             return;
         }
         let mut s = self.shard(&id).lock();
@@ -77,7 +81,7 @@ impl BlobCache {
         }
         s.order.insert(tick, id);
         s.bytes += len;
-        while s.bytes > self.shard_capacity {
+        while s.bytes > self.shard_capacity && s.map.len() > 1 {
             let Some((_, victim)) = s.order.pop_first() else {
                 break;
             };
@@ -124,7 +128,7 @@ mod tests {
 
     #[test]
     fn bounded_and_single_flight() {
-        let c = BlobCache::new(16 * 100);
+        let c = BlobCache::new(SHARDS * 100);
         for i in 0..50u8 {
             let mut id = [0u8; 32];
             id[1] = i; // all in shard 0
@@ -138,6 +142,19 @@ mod tests {
             })
             .count();
         assert_eq!(kept, 2, "shard capacity 100 bytes holds two 40-byte blobs");
+
+        // A blob over a shard's share stays, alone; one over a quarter of
+        // the whole cache is not kept.
+        let big = Id([0u8; 32]);
+        c.insert(big, Arc::from(vec![7u8; 150]));
+        assert!(c.get(&big).is_some());
+        let mut other = [0u8; 32];
+        other[1] = 99;
+        c.insert(Id(other), Arc::from(vec![1u8; 10]));
+        assert!(c.get(&big).is_none(), "evicted by the next insert");
+        let huge = Id([8u8; 32]);
+        c.insert(huge, Arc::from(vec![1u8; SHARDS * 100 / 4 + 1]));
+        assert!(c.get(&huge).is_none());
 
         let c = Arc::new(BlobCache::new(1 << 20));
         let loads = Arc::new(AtomicUsize::new(0));

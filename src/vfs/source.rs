@@ -81,6 +81,10 @@ impl Prefetcher {
     }
 }
 
+/// How far from where the last read ended a read still counts as
+/// sequential.
+const NEAR: u64 = 4 << 20;
+
 /// A regular file of a snapshot, readable at any offset.
 pub struct SnapshotSource {
     repo: Arc<Repository>,
@@ -140,10 +144,14 @@ impl ReadAt for SnapshotSource {
         if offset >= self.size || buf.is_empty() {
             return Ok(0);
         }
-        let sequential = self.next.swap(
+        // Near the end of the previous read counts as sequential: the
+        // kernel's read-ahead sends pieces of one stream out of order to
+        // several server threads.
+        let prev = self.next.swap(
             offset.saturating_add(buf.len() as u64).min(self.size),
             Ordering::Relaxed,
-        ) == offset;
+        );
+        let sequential = offset.abs_diff(prev) <= NEAR;
         let mut i = self.starts.partition_point(|&s| s <= offset) - 1;
         if sequential || offset == 0 {
             for id in self.blobs.iter().skip(i + 1).take(self.prefetch.depth) {
