@@ -1,4 +1,4 @@
-//! A bounded, sharded LRU of decrypted blobs with single-flight loading:
+//! A bounded LRU of decrypted blobs with single-flight loading:
 //! concurrent requests for one blob load it once.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,7 +8,12 @@ use parking_lot::Mutex;
 
 use crate::id::Id;
 
-const SHARDS: usize = 8;
+/// One LRU over the whole capacity: chunks are up to 8 MiB, and a cache
+/// split into shards by id evicts a large blob whenever another blob
+/// happens to land in its shard (a reader of 8 MiB text blobs through FUSE
+/// then decrypted each blob several times). The lock is held only for map
+/// updates, never while a blob loads.
+const SHARDS: usize = 1;
 
 struct Shard {
     map: HashMap<Id, (Arc<[u8]>, u64)>,
@@ -63,10 +68,7 @@ impl BlobCache {
     }
 
     /// Inserts a blob, evicting the least recently used ones over capacity.
-    /// A blob larger than a shard's share (chunks go up to 8 MiB) is still
-    /// kept, alone in its shard: a reader of one blob in small pieces (a
-    /// FUSE read is 128 KiB) must not decrypt it again for each piece.
-    /// Blobs over a quarter of the whole capacity are not cached.
+    /// Blobs over a quarter of the capacity are not cached.
     pub fn insert(&self, id: Id, data: Arc<[u8]>) {
         if data.len() > self.shard_capacity * SHARDS / 4 {
             return;
@@ -128,32 +130,26 @@ mod tests {
 
     #[test]
     fn bounded_and_single_flight() {
-        let c = BlobCache::new(SHARDS * 100);
+        let c = BlobCache::new(400);
         for i in 0..50u8 {
             let mut id = [0u8; 32];
-            id[1] = i; // all in shard 0
+            id[1] = i;
             c.insert(Id(id), Arc::from(vec![i; 40]));
         }
-        let kept = (0..50u8)
+        let kept: Vec<u8> = (0..50u8)
             .filter(|i| {
                 let mut id = [0u8; 32];
                 id[1] = *i;
                 c.get(&Id(id)).is_some()
             })
-            .count();
-        assert_eq!(kept, 2, "shard capacity 100 bytes holds two 40-byte blobs");
-
-        // A blob over a shard's share stays, alone; one over a quarter of
-        // the whole cache is not kept.
-        let big = Id([0u8; 32]);
-        c.insert(big, Arc::from(vec![7u8; 150]));
+            .collect();
+        assert_eq!(kept, (40..50).collect::<Vec<u8>>(), "the 10 newest 40-byte blobs");
+        // A blob of a quarter of the capacity is kept; a larger one is not.
+        let big = Id([1u8; 32]);
+        c.insert(big, Arc::from(vec![7u8; 100]));
         assert!(c.get(&big).is_some());
-        let mut other = [0u8; 32];
-        other[1] = 99;
-        c.insert(Id(other), Arc::from(vec![1u8; 10]));
-        assert!(c.get(&big).is_none(), "evicted by the next insert");
-        let huge = Id([8u8; 32]);
-        c.insert(huge, Arc::from(vec![1u8; SHARDS * 100 / 4 + 1]));
+        let huge = Id([2u8; 32]);
+        c.insert(huge, Arc::from(vec![1u8; 101]));
         assert!(c.get(&huge).is_none());
 
         let c = Arc::new(BlobCache::new(1 << 20));
