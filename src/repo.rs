@@ -361,26 +361,15 @@ impl Repository {
 
     /// Loads every index file into memory (in parallel).
     pub fn load_index(&self) -> Result<()> {
-        let mut seen = self.index_files.lock();
-        let ids = self.list_ids(FileType::Index)?;
-        let files = crate::parallel::map(ids.clone(), |id| {
-            self.load_unpacked::<IndexFile>(FileType::Index, &id)
-        })?;
-        let mut idx = self.index.write();
-        for f in &files {
-            idx.add_file(f);
-        }
-        seen.extend(ids);
+        self.merge_index_files()?;
         self.index_loaded
             .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
-    /// Merges index files written since the index was loaded (by a backup
-    /// running meanwhile); returns how many were new. Long-lived readers
-    /// (the mounted tree) call this before showing new snapshots, whose
-    /// index files a backup always writes first.
-    pub fn refresh_index(&self) -> Result<usize> {
+    /// Reads the index files not merged yet (in parallel) and merges them;
+    /// returns how many.
+    fn merge_index_files(&self) -> Result<usize> {
         let mut seen = self.index_files.lock();
         let new: Vec<Id> = self
             .list_ids(FileType::Index)?
@@ -396,6 +385,14 @@ impl Repository {
         }
         seen.extend(new.iter().copied());
         Ok(new.len())
+    }
+
+    /// Merges index files written since the index was loaded (by a backup
+    /// running meanwhile); returns how many were new. Long-lived readers
+    /// (the mounted tree) call this before showing new snapshots, whose
+    /// index files a backup always writes first.
+    pub fn refresh_index(&self) -> Result<usize> {
+        self.merge_index_files()
     }
 
     /// Loads the index unless that was done already.

@@ -8,13 +8,11 @@ use parking_lot::Mutex;
 
 use crate::id::Id;
 
-/// One LRU over the whole capacity: chunks are up to 8 MiB, and a cache
-/// split into shards by id evicts a large blob whenever another blob
-/// happens to land in its shard (a reader of 8 MiB text blobs through FUSE
-/// then decrypted each blob several times). The lock is held only for map
-/// updates, never while a blob loads.
-const SHARDS: usize = 1;
-
+// One LRU over the whole capacity, not shards by id: chunks are up to
+// 8 MiB, and a sharded cache evicted a large blob whenever another blob
+// landed in its shard (a FUSE reader of 8 MiB blobs then decrypted each one
+// several times). The lock is held only for map updates, never while a
+// blob loads.
 struct Shard {
     map: HashMap<Id, (Arc<[u8]>, u64)>,
     order: BTreeMap<u64, Id>,
@@ -25,31 +23,27 @@ struct Shard {
 
 /// Decrypted blobs by id, at most `capacity` bytes in all.
 pub struct BlobCache {
-    shards: Vec<Mutex<Shard>>,
-    shard_capacity: usize,
+    shard: Mutex<Shard>,
+    capacity: usize,
 }
 
 impl BlobCache {
     /// A cache holding up to `capacity` bytes.
     pub fn new(capacity: usize) -> BlobCache {
         BlobCache {
-            shards: (0..SHARDS)
-                .map(|_| {
-                    Mutex::new(Shard {
-                        map: HashMap::new(),
-                        order: BTreeMap::new(),
-                        bytes: 0,
-                        tick: 0,
-                        loading: HashMap::new(),
-                    })
-                })
-                .collect(),
-            shard_capacity: capacity / SHARDS,
+            shard: Mutex::new(Shard {
+                map: HashMap::new(),
+                order: BTreeMap::new(),
+                bytes: 0,
+                tick: 0,
+                loading: HashMap::new(),
+            }),
+            capacity,
         }
     }
 
-    fn shard(&self, id: &Id) -> &Mutex<Shard> {
-        &self.shards[id.0[0] as usize % SHARDS]
+    fn shard(&self, _id: &Id) -> &Mutex<Shard> {
+        &self.shard
     }
 
     /// The cached blob, refreshing its recency.
@@ -70,7 +64,7 @@ impl BlobCache {
     /// Inserts a blob, evicting the least recently used ones over capacity.
     /// Blobs over a quarter of the capacity are not cached.
     pub fn insert(&self, id: Id, data: Arc<[u8]>) {
-        if data.len() > self.shard_capacity * SHARDS / 4 {
+        if data.len() > self.capacity / 4 {
             return;
         }
         let mut s = self.shard(&id).lock();
@@ -83,7 +77,7 @@ impl BlobCache {
         }
         s.order.insert(tick, id);
         s.bytes += len;
-        while s.bytes > self.shard_capacity && s.map.len() > 1 {
+        while s.bytes > self.capacity && s.map.len() > 1 {
             let Some((_, victim)) = s.order.pop_first() else {
                 break;
             };
@@ -143,7 +137,11 @@ mod tests {
                 c.get(&Id(id)).is_some()
             })
             .collect();
-        assert_eq!(kept, (40..50).collect::<Vec<u8>>(), "the 10 newest 40-byte blobs");
+        assert_eq!(
+            kept,
+            (40..50).collect::<Vec<u8>>(),
+            "the 10 newest 40-byte blobs"
+        );
         // A blob of a quarter of the capacity is kept; a larger one is not.
         let big = Id([1u8; 32]);
         c.insert(big, Arc::from(vec![7u8; 100]));

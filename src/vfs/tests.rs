@@ -83,6 +83,20 @@ fn snapshot(vault: &Vault, tree: crate::id::TreeId, t: &str, host: &str, tags: &
         .expect("snapshot")
 }
 
+/// The names listed in the directory at `path`.
+fn names(vfs: &Vfs, path: &str) -> Vec<String> {
+    vfs.resolve(path)
+        .expect("resolve")
+        .as_dir(path)
+        .expect("dir")
+        .list()
+        .expect("list")
+        .entries()
+        .iter()
+        .map(|e| e.0.clone())
+        .collect()
+}
+
 fn read_all(src: &Source) -> Vec<u8> {
     let mut buf = vec![0u8; src.len() as usize];
     src.read_exact_at(0, &mut buf).expect("read");
@@ -163,16 +177,7 @@ fn random_snapshots_match_the_model() {
             snaps.push((id, model, t));
         }
         let vfs = Vfs::new(vault.reopen(), Options::default());
-        let top: Vec<String> = vfs
-            .root()
-            .as_dir("/")
-            .expect("root")
-            .list()
-            .expect("list")
-            .entries()
-            .iter()
-            .map(|e| e.0.clone())
-            .collect();
+        let top = names(&vfs, "/");
         assert_eq!(top, ["hosts", "ids", "snapshots", "tags"]);
         for (id, model, _) in &snaps {
             let e = vfs
@@ -180,18 +185,8 @@ fn random_snapshots_match_the_model() {
                 .expect("ids entry");
             check(&e, model, &mut rng, &format!("/ids/{}", id.short()));
         }
-        let by_time = vfs.resolve("/snapshots").expect("snapshots");
-        let names: Vec<String> = by_time
-            .as_dir("/snapshots")
-            .expect("dir")
-            .list()
-            .expect("list")
-            .entries()
-            .iter()
-            .map(|e| e.0.clone())
-            .collect();
         assert_eq!(
-            names,
+            names(&vfs, "/snapshots"),
             [
                 "2024-05-01T10:00:00+00:00",
                 "2024-05-01T10:00:00+00:00-1",
@@ -256,19 +251,8 @@ fn disk_images_get_a_contents_directory() {
     let id = snapshot(&vault, tree, "2024-01-01T00:00:00Z", "h", &[]);
     let vfs = Vfs::new(vault.reopen(), Options::default());
     let root = format!("/ids/{}", id.short());
-    let names: Vec<String> = vfs
-        .resolve(&root)
-        .expect("root")
-        .as_dir(&root)
-        .expect("dir")
-        .list()
-        .expect("list")
-        .entries()
-        .iter()
-        .map(|e| e.0.clone())
-        .collect();
     assert_eq!(
-        names,
+        names(&vfs, &root),
         [
             "notes.txt",
             "other.img",
@@ -278,19 +262,8 @@ fn disk_images_get_a_contents_directory() {
         ]
     );
     let c = format!("{root}/server.img.contents");
-    let entries: Vec<String> = vfs
-        .resolve(&c)
-        .expect("contents")
-        .as_dir(&c)
-        .expect("dir")
-        .list()
-        .expect("list")
-        .entries()
-        .iter()
-        .map(|e| e.0.clone())
-        .collect();
     assert_eq!(
-        entries,
+        names(&vfs, &c),
         ["disk.raw", "p1.raw", "p2.raw", "p3.raw", "partitions.txt"]
     );
     let raw = vfs
@@ -393,18 +366,7 @@ fn new_snapshots_appear_after_the_refresh_interval() {
         ..Options::default()
     };
     let vfs = Vfs::new(repo, options);
-    let ids = || -> Vec<String> {
-        vfs.resolve("/ids")
-            .expect("ids")
-            .as_dir("/ids")
-            .expect("dir")
-            .list()
-            .expect("list")
-            .entries()
-            .iter()
-            .map(|e| e.0.clone())
-            .collect()
-    };
+    let ids = || names(&vfs, "/ids");
     assert_eq!(ids(), [a.short()]);
     // A later backup with new data, written through another handle.
     let s = vault.saver();
