@@ -245,6 +245,7 @@ fn compare_tree(want: &Path, got: &Path) {
 /// disk image. Returns the raw disk bytes.
 fn make_source(root: &Path) -> Vec<u8> {
     fs::create_dir_all(root.join("sub/deep")).expect("mkdir");
+    fs::create_dir_all(root.join("vm")).expect("mkdir");
     let files: Vec<(&str, Vec<u8>)> = vec![
         ("empty", Vec::new()),
         ("small.txt", b"hello through fuse\n".to_vec()),
@@ -265,6 +266,11 @@ fn make_source(root: &Path) -> Vec<u8> {
         .expect("set mtime");
     std::os::unix::fs::symlink("small.txt", root.join("link")).expect("symlink");
     std::os::unix::fs::symlink("../nowhere", root.join("sub/dangling")).expect("symlink");
+    // The same disk as a streamOptimized VMDK made by qemu-img.
+    unpack(
+        "containers/vmdk/gpt-streamOptimized.vmdk.zst",
+        &root.join("vm/disk.vmdk"),
+    );
     unpack("containers/stamped-gpt.raw.zst", &root.join("disk.img"))
 }
 
@@ -375,6 +381,12 @@ fn mount_serves_snapshots_read_only_and_follows_new_ones() {
     assert!(p2.starts_with(b"gpt p2 lba 6144\n"));
     let table = fs::read_to_string(contents.join("partitions.txt")).expect("partitions.txt");
     assert!(table.contains("p2"), "{table}");
+    let vmdk = root.join("vm/disk.vmdk.contents");
+    assert_eq!(
+        sha(&fs::read(vmdk.join("disk.raw")).expect("vmdk disk.raw")),
+        sha(&raw)
+    );
+    assert!(fs::read(vmdk.join("p3.raw")).expect("vmdk p3") == raw[10240 * 512..14336 * 512]);
 
     // Read-only: creating, writing, removing, chmod.
     let err = |r: std::io::Result<()>| r.expect_err("must fail").raw_os_error();
