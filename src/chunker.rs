@@ -180,11 +180,13 @@ impl<'p, R: Read> Chunker<'p, R> {
         let mut i = self.pair;
         while i < limit {
             let a = i * 2;
-            let (m, m_ls) = if i < center {
+            let small = i < center;
+            let (m, m_ls) = if small {
                 (mask_s, mask_s_ls)
             } else {
                 (mask_l, mask_l_ls)
             };
+            let start = hash;
             hash = (hash << 2).wrapping_add(p.gear_ls[data[a] as usize]);
             if hash & m_ls == 0 {
                 return Some(a);
@@ -194,13 +196,16 @@ impl<'p, R: Read> Chunker<'p, R> {
                 return Some(a + 1);
             }
             i += 1;
-            if hash == p.zero_fixed && data[a] == 0 && data[a + 1] == 0 {
-                // Over zeros the hash reaches a fixed point; from there
-                // each further zero pair repeats the checks that just
-                // failed, so no cut can come before the zeros, the mask
-                // region or the scan limit end. Sparse disk images are
-                // mostly such runs.
-                let region_end = if i < center { center.min(limit) } else { limit };
+            if start == p.zero_fixed && data[a] == 0 && data[a + 1] == 0 {
+                // Over zeros the hash reaches a fixed point. A zero pair
+                // hashed from that point just failed both checks with this
+                // region's mask; each further zero pair would repeat them,
+                // so no cut can come before the zeros, this mask region or
+                // the scan limit end. (The pair must start at the fixed
+                // point, or its first check was made on another value; and
+                // the region is the pair's own, or the other mask's checks
+                // would be skipped.) Sparse disk images are mostly such runs.
+                let region_end = if small { center.min(limit) } else { limit };
                 if region_end > i {
                     i += leading_zero_pairs(&data[2 * i..2 * region_end]);
                 }
@@ -312,6 +317,38 @@ mod tests {
             let mut rest: &[u8] = &sparse;
             for ch in &c {
                 assert_eq!(p.cut(rest), ch.len());
+                rest = &rest[ch.len()..];
+            }
+        }
+        // Zero runs that start before the average size and go past it: the
+        // fast path must stop where the mask changes, and must not skip a
+        // zero pair whose first check it never made (a fuzzer found both).
+        for seed in 0..3000u64 {
+            let q = ChunkerParams::with_sizes(seed, 64, 256, 1024);
+            let mut d = data[..64 + (seed as usize % 64)].to_vec();
+            d.extend(std::iter::repeat_n(0u8, 900));
+            d.extend_from_slice(&data[1000..1300]);
+            let mut rest: &[u8] = &d;
+            for ch in chunks(&q, &d, 1 << 20) {
+                assert_eq!(q.cut(rest), ch.len(), "seed {seed}");
+                rest = &rest[ch.len()..];
+            }
+        }
+        // The input the fuzzer found: a zero run at a fixed-point hash
+        // across the average size (`fuzz/fuzz_targets/chunker.rs` layout: seed
+        // byte, read step, flags, data).
+        let found = include_bytes!("../fuzz/seeds/chunker/regression-zero-run-at-center");
+        let (head, d) = found.split_at(4);
+        let q = ChunkerParams::with_sizes(
+            u64::from(head[0]).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            64,
+            256,
+            1024,
+        );
+        for read in [1, 7, 1001, 1 << 20] {
+            let mut rest: &[u8] = d;
+            for ch in chunks(&q, d, read) {
+                assert_eq!(q.cut(rest), ch.len(), "read size {read}");
                 rest = &rest[ch.len()..];
             }
         }
