@@ -12,7 +12,7 @@ use vaultfs_formats::container::{ContainerError, Siblings};
 use vaultfs_formats::image::Image;
 
 use super::snapdir::SnapFile;
-use super::{Attr, Broken, Dir, Entry, File, Listing, Shared, Source};
+use super::{Attr, Broken, Dir, Entry, File, Listing, Source};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The suffix of the directory that shows a disk image's contents.
@@ -27,11 +27,7 @@ pub(crate) struct ContentsDir {
 }
 
 impl ContentsDir {
-    pub(crate) fn new(
-        _shared: Arc<Shared>,
-        file: SnapFile,
-        siblings: Box<dyn Siblings>,
-    ) -> ContentsDir {
+    pub(crate) fn new(file: SnapFile, siblings: Box<dyn Siblings>) -> ContentsDir {
         let f = file.attr();
         let attr = Attr {
             uid: f.uid,

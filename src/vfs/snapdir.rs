@@ -122,11 +122,7 @@ impl SnapDir {
                 };
                 out.push((
                     name,
-                    Entry::Dir(Arc::new(ContentsDir::new(
-                        self.shared.clone(),
-                        file,
-                        Box::new(siblings),
-                    ))),
+                    Entry::Dir(Arc::new(ContentsDir::new(file, Box::new(siblings)))),
                 ));
             }
         }
