@@ -34,6 +34,20 @@ pub enum FsKind {
     Xfs,
 }
 
+impl FsKind {
+    /// The name a reader's errors use: "NTFS", "FAT", "exFAT", "ext4",
+    /// "XFS".
+    pub fn reader_name(self) -> &'static str {
+        match self {
+            FsKind::Ntfs => "NTFS",
+            FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 => "FAT",
+            FsKind::ExFat => "exFAT",
+            FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => "ext4",
+            FsKind::Xfs => "XFS",
+        }
+    }
+}
+
 impl fmt::Display for FsKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
