@@ -6,7 +6,9 @@
 //! snapshots/<time>/...          by time; snapshots/latest -> the newest
 //! hosts/<host>/<time>/...
 //! tags/<tag>/<time>/...
-//! .../disk.vmdk.contents/       disk.raw, partitions.txt, pN.raw
+//! .../disk.vmdk.contents/       disk.raw, partitions.txt, pN.raw, and
+//!                               pN/ (fs/): the files of each volume whose
+//!                               filesystem has a reader
 //! ```
 //!
 //! FUSE, the WinFsp adapter and the CLI's `ls`, `cat`, `find` and `restore`
@@ -20,6 +22,7 @@
 //! same way.
 
 mod contents;
+mod fsdir;
 mod root;
 mod snapdir;
 mod source;
@@ -282,6 +285,8 @@ pub struct Options {
     pub readahead: usize,
     /// How long the root directories trust their snapshot list.
     pub refresh: Duration,
+    /// How filesystems inside images are opened.
+    pub fs: vaultfs_formats::fs::FsOptions,
 }
 
 impl Default for Options {
@@ -290,6 +295,7 @@ impl Default for Options {
             images: true,
             readahead: 4,
             refresh: REFRESH_INTERVAL,
+            fs: Default::default(),
         }
     }
 }

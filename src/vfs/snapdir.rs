@@ -5,23 +5,13 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::contents::{CONTENTS_SUFFIX, ContentsDir};
+use super::contents::{CONTENTS_SUFFIX, ContentsDir, worth_probing};
 use super::{
     Attr, Broken, Dir, Entry, File, Kind, Listing, Shared, SnapshotSource, Symlink, system_time,
 };
 use crate::error::{Error, Result};
 use crate::snapshot::walk::{join_path, load_dir, root_node};
 use crate::snapshot::{Node, NodeType, Snapshot};
-
-/// Files at least this large are probed for a disk image whatever their
-/// name; smaller ones only when named like one (a VMDK descriptor is a few
-/// hundred bytes).
-pub const PROBE_MIN_SIZE: u64 = 1 << 20;
-
-/// Names that make a small file worth probing.
-const IMAGE_EXTENSIONS: &[&str] = &[
-    "vmdk", "vhd", "vhdx", "vpc", "img", "raw", "dd", "bin", "disk", "hdd", "qcow", "iso",
-];
 
 /// The root directory of a snapshot.
 pub(crate) fn snapshot_root(shared: &Arc<Shared>, snap: &Snapshot) -> Entry {
@@ -112,18 +102,23 @@ impl SnapDir {
                 if !n.is_file() || tree.find(&name).is_some() || !self.is_image(n) {
                     continue;
                 }
-                let file = SnapFile {
+                let path = join_path(&self.path, &n.name);
+                let file = Arc::new(SnapFile {
                     shared: self.shared.clone(),
                     node: n.clone(),
-                    path: join_path(&self.path, &n.name),
-                };
+                    path: path.clone(),
+                });
                 let siblings = SnapSiblings {
                     dir: SnapDir::new(self.shared.clone(), self.node.clone(), self.path.clone()),
                 };
-                out.push((
-                    name,
-                    Entry::Dir(Arc::new(ContentsDir::new(file, Box::new(siblings)))),
-                ));
+                let dir = ContentsDir::new(
+                    file,
+                    n.name.clone(),
+                    path,
+                    Box::new(siblings),
+                    self.shared.options.fs.clone(),
+                );
+                out.push((name, Entry::Dir(Arc::new(dir))));
             }
         }
         Ok(Listing::new(out))
@@ -136,11 +131,7 @@ impl SnapDir {
         let Some(first) = n.content().first() else {
             return false;
         };
-        let lower = n.name.to_ascii_lowercase();
-        let named = lower
-            .rsplit_once('.')
-            .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext));
-        if n.size < 512 || !(named || n.size >= PROBE_MIN_SIZE) {
+        if !worth_probing(&n.name, n.size) {
             return false;
         }
         let key = (*first, n.size);
@@ -190,12 +181,6 @@ pub(crate) struct SnapFile {
     shared: Arc<Shared>,
     node: Node,
     path: String,
-}
-
-impl SnapFile {
-    pub(crate) fn name(&self) -> &str {
-        &self.node.name
-    }
 }
 
 impl File for SnapFile {

@@ -234,8 +234,15 @@ pub struct BackupArgs {
 pub struct LsArgs {
     /// `latest` or an id prefix, optionally followed by `:PATH` to list only
     /// that path and everything below it.
-    #[arg(value_name = "SNAPSHOT[:PATH]")]
-    pub target: String,
+    #[arg(value_name = "SNAPSHOT[:PATH]", required_unless_present = "image")]
+    pub target: Option<String>,
+
+    /// List a local disk image's contents instead of a snapshot: `FILE`
+    /// (everything: disk.raw, partitions.txt, pN.raw and the files of each
+    /// pN/ whose filesystem vaultfs reads) or `FILE:PATH` (below PATH, e.g.
+    /// `FILE:p1/Windows`).
+    #[arg(long, value_name = "FILE[:PATH]", conflicts_with = "target")]
+    pub image: Option<String>,
 
     /// Long listing: permissions, owner, group, size, mtime, path and
     /// symlink target.
@@ -265,8 +272,9 @@ pub struct CatArgs {
 
     /// Read from a local disk image instead of the repository:
     /// `FILE:disk.raw` (the whole virtual disk), `FILE:p2.raw` (partition 2),
-    /// `FILE:fs.raw` (a disk without partition table) or
-    /// `FILE:partitions.txt`.
+    /// `FILE:fs.raw` (a disk without partition table),
+    /// `FILE:partitions.txt`, or a file inside a partition's filesystem,
+    /// `FILE:p2/path/to/file`.
     #[arg(long, value_name = "FILE:ENTRY", conflicts_with = "target")]
     pub image: Option<String>,
 

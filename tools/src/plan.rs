@@ -83,6 +83,8 @@ pub enum Command {
     Find(FindPlan),
     /// `cat --image FILE:ENTRY`.
     CatImage(ImageEntry),
+    /// `ls --image FILE[:PATH]`.
+    LsImage(LsImagePlan),
     /// `inspect --image FILE`.
     Inspect(PathBuf),
     /// `restore`.
@@ -200,6 +202,16 @@ pub struct LsPlan {
     pub human_readable: bool,
 }
 
+/// `ls --image` arguments.
+pub struct LsImagePlan {
+    /// The image and the path in its contents (empty: everything).
+    pub entry: ImageEntry,
+    /// Long listing.
+    pub long: bool,
+    /// Sizes as `1.234 MiB` in the long listing.
+    pub human_readable: bool,
+}
+
 /// `find` arguments.
 pub struct FindPlan {
     /// Compiled name and path patterns.
@@ -226,19 +238,46 @@ pub struct CatPlan {
 pub struct ImageEntry {
     /// The image file.
     pub file: PathBuf,
-    /// The entry: `disk.raw`, `pN.raw`, `fs.raw`, `partitions.txt`.
+    /// The path in its contents: `disk.raw`, `pN.raw`, `fs.raw`,
+    /// `partitions.txt`, `pN/dir/file` (empty: the contents' root).
     pub entry: String,
 }
 
 impl ImageEntry {
-    /// Splits `FILE:ENTRY` at the last colon (a file name may hold colons,
-    /// an entry never does).
+    /// Splits `FILE:PATH` after the longest prefix that names an existing
+    /// file (both an image's file name and a path inside it, an NTFS
+    /// stream `file:stream`, may hold colons), else at the first colon; no
+    /// colon is the whole image.
+    pub fn parse_path(s: &str) -> ImageEntry {
+        let split = |at: usize| ImageEntry {
+            file: PathBuf::from(&s[..at]),
+            entry: s[at + 1..].trim_matches('/').to_string(),
+        };
+        if std::path::Path::new(s).is_file() {
+            return ImageEntry {
+                file: PathBuf::from(s),
+                entry: String::new(),
+            };
+        }
+        let colons: Vec<usize> = s.match_indices(':').map(|(i, _)| i).collect();
+        colons
+            .iter()
+            .rev()
+            .find(|&&i| i > 0 && std::path::Path::new(&s[..i]).is_file())
+            .or(colons.first())
+            .map_or_else(
+                || ImageEntry {
+                    file: PathBuf::from(s),
+                    entry: String::new(),
+                },
+                |&i| split(i),
+            )
+    }
+
+    /// Like [`ImageEntry::parse_path`], but a path is required.
     pub fn parse(s: &str) -> Result<ImageEntry> {
-        match s.rsplit_once(':') {
-            Some((file, entry)) if !file.is_empty() && !entry.is_empty() => Ok(ImageEntry {
-                file: PathBuf::from(file),
-                entry: entry.trim_start_matches('/').to_string(),
-            }),
+        match ImageEntry::parse_path(s) {
+            e if !e.file.as_os_str().is_empty() && !e.entry.is_empty() => Ok(e),
             _ => bail!(
                 "--image needs FILE:ENTRY, e.g. {s}:disk.raw or {s}:p1.raw (see `vaultfs inspect --image {s}`)"
             ),
@@ -286,12 +325,20 @@ impl Plan {
                 selection: selection(a.filter),
             }),
             cli::Command::Backup(a) => Command::Backup(Box::new(backup(a)?)),
-            cli::Command::Ls(a) => Command::Ls(LsPlan {
-                target: SnapshotPath::parse(&a.target)?,
-                selection: selection(a.filter),
-                long: a.long,
-                human_readable: a.human_readable,
-            }),
+            cli::Command::Ls(a) => match (&a.image, &a.target) {
+                (Some(image), _) => Command::LsImage(LsImagePlan {
+                    entry: ImageEntry::parse_path(image),
+                    long: a.long,
+                    human_readable: a.human_readable,
+                }),
+                (None, Some(target)) => Command::Ls(LsPlan {
+                    target: SnapshotPath::parse(target)?,
+                    selection: selection(a.filter),
+                    long: a.long,
+                    human_readable: a.human_readable,
+                }),
+                (None, None) => bail!("ls needs SNAPSHOT[:PATH] or --image FILE[:PATH]"),
+            },
             cli::Command::Cat(a) => match &a.image {
                 Some(image) => Command::CatImage(ImageEntry::parse(image)?),
                 None => Command::Cat(cat(a)?),
@@ -643,5 +690,24 @@ mod tests {
         assert_eq!(r.options.overwrite, Overwrite::IfNewer);
         assert!(r.options.dry_run && r.options.target.is_absolute());
         assert_eq!(r.source.path, "/home");
+    }
+
+    #[test]
+    fn image_paths_split_after_the_longest_existing_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let img = dir.path().join("a:b.img");
+        std::fs::write(&img, b"x").expect("write");
+        let img = img.to_str().expect("utf-8");
+        let e = ImageEntry::parse_path(&format!("{img}:p1/dir/file.txt:stream"));
+        assert_eq!(e.file.to_str(), Some(img));
+        assert_eq!(e.entry, "p1/dir/file.txt:stream");
+        let e = ImageEntry::parse_path(img);
+        assert_eq!((e.file.to_str(), e.entry.as_str()), (Some(img), ""));
+        let e = ImageEntry::parse_path("missing.img:p2/x");
+        assert_eq!(
+            (e.file.to_str(), e.entry.as_str()),
+            (Some("missing.img"), "p2/x")
+        );
+        assert!(ImageEntry::parse(img).is_err());
     }
 }

@@ -113,6 +113,37 @@ fn cat_streams_the_disk_and_each_partition() {
 }
 
 #[test]
+fn ls_lists_an_image_and_a_path_inside_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = unpack(dir.path(), "containers/stamped-gpt.raw.zst", "gpt.img");
+    let img = img.to_str().expect("utf-8 path");
+    let all = String::from_utf8(stdout_bytes(&["ls", "--image", img])).expect("utf-8");
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.first(), Some(&"/disk.raw"), "{all}");
+    assert!(lines.contains(&"/partitions.txt"), "{all}");
+    assert!(lines.contains(&"/p1.raw"), "{all}");
+    let one = String::from_utf8(stdout_bytes(&[
+        "ls",
+        "-l",
+        "--image",
+        &format!("{img}:p1.raw"),
+    ]))
+    .expect("utf-8");
+    assert_eq!(one.lines().count(), 1, "{one}");
+    assert!(
+        one.starts_with("-r--r--r--") && one.trim_end().ends_with(" /p1.raw"),
+        "{one}"
+    );
+    let missing = run(&["ls", "--image", &format!("{img}:p9")]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("/p9: no such file"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
 fn a_missing_image_is_a_clear_error() {
     let r = run(&["inspect", "--image", "/nonexistent/disk.vmdk"]);
     assert_eq!(r.code, 1);

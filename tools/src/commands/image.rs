@@ -1,4 +1,5 @@
-//! `inspect --image FILE` and `cat --image FILE:ENTRY`: a local disk image
+//! `inspect --image FILE`, `cat --image FILE:PATH` and `ls --image
+//! FILE[:PATH]`: a local disk image
 //! read without a repository, for forensic use and to check what a disk
 //! image backup will show. Extent and parent files are looked up next to
 //! the image.
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
+use vaultfs::vfs::{self, Entry, Vfs};
 use vaultfs_formats::container::{Info, LocalDir};
 use vaultfs_formats::image::{Image, type_name};
 use vaultfs_formats::io::{FileSource, Source};
@@ -29,13 +31,35 @@ pub fn open(file: &Path) -> Result<Image> {
         .with_context(|| format!("{}: reading the disk image", file.display()))
 }
 
-/// Streams one entry of the image's contents to stdout.
-pub fn cat(e: &ImageEntry) -> Result<Outcome> {
+/// The entry at `e.entry` in the contents of image `e.file`, laid out as
+/// `mount --image` shows them.
+pub fn entry(e: &ImageEntry) -> Result<Entry> {
     let image = open(&e.file)?;
-    let src = image
-        .open_entry(&e.entry)
-        .with_context(|| format!("{}", e.file.display()))?;
-    crate::stream::to_stdout(&*src, &format!("{}:{}", e.file.display(), e.entry))?;
+    let time = std::fs::metadata(&e.file)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    let root = vfs::image_dir(&image, time, &Default::default());
+    Vfs::resolve_from(&root, &e.entry).map_err(|err| {
+        let mut msg = format!("{}: {err}", e.file.display());
+        if err.kind() == vaultfs::ErrorKind::NotFound && !e.entry.contains('/') {
+            let names: Vec<String> = match &root {
+                Entry::Dir(d) => d.list().map_or_else(
+                    |_| image.entries(),
+                    |l| l.entries().iter().map(|(n, _)| n.clone()).collect(),
+                ),
+                _ => image.entries(),
+            };
+            msg.push_str(&format!(" (the image has: {})", names.join(", ")));
+        }
+        anyhow::anyhow!(msg)
+    })
+}
+
+/// Streams one file of the image's contents to stdout.
+pub fn cat(e: &ImageEntry) -> Result<Outcome> {
+    let shown = format!("{}:{}", e.file.display(), e.entry);
+    let src = entry(e)?.open(&e.entry).with_context(|| shown.clone())?;
+    crate::stream::to_stdout(&*src, &shown)?;
     Ok(Outcome::Ok)
 }
 

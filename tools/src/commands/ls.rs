@@ -23,7 +23,7 @@ use vaultfs::vfs::{Entry, Kind};
 
 use crate::exit::Outcome;
 use crate::output;
-use crate::plan::{Global, LsPlan};
+use crate::plan::{Global, LsImagePlan, LsPlan};
 
 /// The snapshot line of `--json` (restic's `lsSnapshot`).
 #[derive(Serialize)]
@@ -134,20 +134,44 @@ pub fn run(global: &Global, plan: &LsPlan) -> Result<Outcome> {
             lister.walk_tree(path, name, entry);
         }
     }
-    if let Some(e) = lister.write_error.take() {
-        return Err(e).context("writing the listing");
+    lister.finish()
+}
+
+/// `ls --image FILE[:PATH]`: lists a local disk image's contents, or the
+/// part below PATH, as `mount --image` shows them.
+pub fn run_image(global: &Global, plan: &LsImagePlan) -> Result<Outcome> {
+    let entry = crate::commands::image::entry(&plan.entry)?;
+    let format = if global.output.json {
+        Format::Json
+    } else if plan.long {
+        Format::Long {
+            human: plan.human_readable,
+        }
+    } else {
+        Format::Paths
+    };
+    let mut lister = Lister {
+        out: BufWriter::new(io::stdout().lock()),
+        format,
+        skip_root: false,
+        write_error: None,
+        damaged: 0,
+    };
+    let path = format!("/{}", plan.entry.entry);
+    if plan.entry.entry.is_empty() {
+        if let Entry::Dir(d) = &entry {
+            let listing = d
+                .list()
+                .with_context(|| format!("{}", plan.entry.file.display()))?;
+            for (name, e) in listing.entries() {
+                lister.walk_tree(&format!("/{name}"), name, e);
+            }
+        }
+    } else {
+        let name = path.rsplit('/').next().unwrap_or_default().to_string();
+        lister.walk_tree(&path, &name, &entry);
     }
-    lister.out.flush().context("writing the listing")?;
-    if lister.damaged > 0 {
-        let n = lister.damaged;
-        let what = if n == 1 {
-            "directory could not be read; its contents are"
-        } else {
-            "directories could not be read; their contents are"
-        };
-        bail!("{n} {what} missing from the listing");
-    }
-    Ok(Outcome::Ok)
+    lister.finish()
 }
 
 /// The walk's visitor: prints each node as it comes.
@@ -163,6 +187,25 @@ struct Lister<'a> {
 }
 
 impl Lister<'_> {
+    /// Ends the listing: a failed write, or directories that could not be
+    /// read, make it an error.
+    fn finish(mut self) -> Result<Outcome> {
+        if let Some(e) = self.write_error.take() {
+            return Err(e).context("writing the listing");
+        }
+        self.out.flush().context("writing the listing")?;
+        if self.damaged > 0 {
+            let n = self.damaged;
+            let what = if n == 1 {
+                "directory could not be read; its contents are"
+            } else {
+                "directories could not be read; their contents are"
+            };
+            bail!("{n} {what} missing from the listing");
+        }
+        Ok(Outcome::Ok)
+    }
+
     fn print(&mut self, path: &str, node: &Node) -> io::Result<()> {
         match self.format {
             Format::Paths => writeln!(self.out, "{path}"),

@@ -30,6 +30,7 @@ pub fn dispatch(plan: &Plan) -> Result<Outcome> {
         Command::Ls(l) => ls::run(g, l),
         Command::Cat(c) => cat::run(g, c),
         Command::CatImage(e) => image::cat(e),
+        Command::LsImage(l) => ls::run_image(g, l),
         Command::Find(f) => find::run(g, f),
         Command::Inspect(file) => image::inspect(g, file),
         Command::Restore(r) => restore::run(g, r),

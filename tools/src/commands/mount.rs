@@ -52,7 +52,7 @@ mod imp {
             let time = std::fs::metadata(file)
                 .and_then(|m| m.modified())
                 .unwrap_or_else(|_| SystemTime::now());
-            let root = vfs::image_dir(&image, time);
+            let root = vfs::image_dir(&image, time, &Default::default());
             vaultfs_mount::serve(root, &plan.mountpoint, &options, ready)?;
             return Ok(Outcome::Ok);
         }
