@@ -471,12 +471,12 @@ impl Repository {
     }
 
     /// A blob's plaintext, through the cache.
-    pub fn load_blob(&self, t: BlobType, id: &Id) -> Result<Arc<[u8]>> {
+    pub fn load_blob(&self, t: BlobType, id: &Id) -> Result<Arc<Vec<u8>>> {
         self.cache.get_or_load(id, || {
             let loc = self.index().get(t, id).ok_or_else(|| {
                 Error::missing(format!("{} blob {id} is not in the index", t.as_str()))
             })?;
-            Ok(Arc::from(self.read_blob_at(&loc.pack, &loc.blob)?))
+            Ok(Arc::new(self.read_blob_at(&loc.pack, &loc.blob)?))
         })
     }
 

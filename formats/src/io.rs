@@ -43,6 +43,16 @@ pub trait ReadAt: Send + Sync {
         self.len() == 0
     }
 
+    /// The bytes at `offset`, at most `len` of them, as a buffer the source
+    /// already holds in memory (a cached blob), shared instead of copied.
+    /// `None` when the source holds no such buffer for this range: read
+    /// with [`ReadAt::read_at`] instead. The result may be shorter than
+    /// asked where a buffer ends; it is empty only at or past the end.
+    fn read_shared(&self, offset: u64, len: usize) -> io::Result<Option<SharedBytes>> {
+        let _ = (offset, len);
+        Ok(None)
+    }
+
     /// Reads exactly `buf.len()` bytes at `offset`; a source ending earlier
     /// is `UnexpectedEof` naming the range.
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
@@ -64,6 +74,31 @@ pub trait ReadAt: Send + Sync {
 
 /// A shared byte source.
 pub type Source = Arc<dyn ReadAt>;
+
+/// A buffer that can be shared between threads.
+pub type SharedBuf = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// A range of a shared buffer: bytes handed out without a copy.
+#[derive(Clone)]
+pub struct SharedBytes {
+    buf: SharedBuf,
+    range: std::ops::Range<usize>,
+}
+
+impl SharedBytes {
+    /// `range` of `buf`; `None` if it does not lie inside.
+    pub fn new(buf: SharedBuf, range: std::ops::Range<usize>) -> Option<SharedBytes> {
+        let inside = range.start <= range.end && range.end <= (*buf).as_ref().len();
+        inside.then_some(SharedBytes { buf, range })
+    }
+}
+
+impl std::ops::Deref for SharedBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &(*self.buf).as_ref()[self.range.clone()]
+    }
+}
 
 /// The error for a read of `len` bytes at `offset` beyond a source's end.
 pub fn past_end(offset: u64, len: usize, source_len: u64) -> io::Error {
@@ -90,6 +125,9 @@ impl<T: ReadAt + ?Sized> ReadAt for Arc<T> {
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         (**self).read_at(offset, buf)
+    }
+    fn read_shared(&self, offset: u64, len: usize) -> io::Result<Option<SharedBytes>> {
+        (**self).read_shared(offset, len)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::id::Id;
 // several times). The lock is held only for map updates, never while a
 // blob loads.
 struct Shard {
-    map: HashMap<Id, (Arc<[u8]>, u64)>,
+    map: HashMap<Id, (Arc<Vec<u8>>, u64)>,
     order: BTreeMap<u64, Id>,
     bytes: usize,
     tick: u64,
@@ -47,7 +47,7 @@ impl BlobCache {
     }
 
     /// The cached blob, refreshing its recency.
-    pub fn get(&self, id: &Id) -> Option<Arc<[u8]>> {
+    pub fn get(&self, id: &Id) -> Option<Arc<Vec<u8>>> {
         let mut s = self.shard(id).lock();
         s.tick += 1;
         let tick = s.tick;
@@ -63,7 +63,7 @@ impl BlobCache {
 
     /// Inserts a blob, evicting the least recently used ones over capacity.
     /// Blobs over a quarter of the capacity are not cached.
-    pub fn insert(&self, id: Id, data: Arc<[u8]>) {
+    pub fn insert(&self, id: Id, data: Arc<Vec<u8>>) {
         if data.len() > self.capacity / 4 {
             return;
         }
@@ -92,8 +92,8 @@ impl BlobCache {
     pub fn get_or_load<E>(
         &self,
         id: &Id,
-        load: impl FnOnce() -> Result<Arc<[u8]>, E>,
-    ) -> Result<Arc<[u8]>, E> {
+        load: impl FnOnce() -> Result<Arc<Vec<u8>>, E>,
+    ) -> Result<Arc<Vec<u8>>, E> {
         if let Some(d) = self.get(id) {
             return Ok(d);
         }

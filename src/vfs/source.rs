@@ -18,6 +18,7 @@ use crate::snapshot::Node;
 use crate::snapshot::walk::blob_sizes;
 
 use super::ReadAt;
+use vaultfs_formats::io::SharedBytes;
 
 /// Reads blobs into the cache ahead of sequential readers. Requests beyond
 /// what the queue holds are dropped: read-ahead is a hint, never a backlog.
@@ -135,6 +136,50 @@ impl SnapshotSource {
     }
 }
 
+impl SnapshotSource {
+    /// Notes a read of `len` bytes at `offset` (inside the file) and asks
+    /// for the blobs after it if the reader is sequential; returns the
+    /// index of the blob holding `offset`.
+    fn start_read(&self, offset: u64, len: usize) -> usize {
+        // Near the end of the previous read counts as sequential: the
+        // kernel's read-ahead sends pieces of one stream out of order to
+        // several server threads.
+        let prev = self.next.swap(
+            offset.saturating_add(len as u64).min(self.size),
+            Ordering::Relaxed,
+        );
+        let sequential = offset.abs_diff(prev) <= NEAR;
+        let i = self.starts.partition_point(|&s| s <= offset) - 1;
+        if sequential || offset == 0 {
+            for id in self.blobs.iter().skip(i + 1).take(self.prefetch.depth) {
+                self.prefetch.request(id);
+            }
+        }
+        i
+    }
+
+    /// Blob `i`, checked against the length the index gives it.
+    fn blob(&self, i: usize) -> io::Result<Arc<Vec<u8>>> {
+        let id = &self.blobs[i];
+        let data = self
+            .repo
+            .load_blob(BlobType::Data, id)
+            .map_err(|e| io::Error::from(e.context(&self.path)))?;
+        let want = self.blob_len(i);
+        if data.len() as u64 != want {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: data blob {id} holds {} bytes, the index says {want}",
+                    self.path,
+                    data.len()
+                ),
+            ));
+        }
+        Ok(data)
+    }
+}
+
 impl ReadAt for SnapshotSource {
     fn len(&self) -> u64 {
         self.size
@@ -144,38 +189,10 @@ impl ReadAt for SnapshotSource {
         if offset >= self.size || buf.is_empty() {
             return Ok(0);
         }
-        // Near the end of the previous read counts as sequential: the
-        // kernel's read-ahead sends pieces of one stream out of order to
-        // several server threads.
-        let prev = self.next.swap(
-            offset.saturating_add(buf.len() as u64).min(self.size),
-            Ordering::Relaxed,
-        );
-        let sequential = offset.abs_diff(prev) <= NEAR;
-        let mut i = self.starts.partition_point(|&s| s <= offset) - 1;
-        if sequential || offset == 0 {
-            for id in self.blobs.iter().skip(i + 1).take(self.prefetch.depth) {
-                self.prefetch.request(id);
-            }
-        }
+        let mut i = self.start_read(offset, buf.len());
         let mut done = 0usize;
         while done < buf.len() && i < self.blobs.len() {
-            let id = &self.blobs[i];
-            let data = self
-                .repo
-                .load_blob(BlobType::Data, id)
-                .map_err(|e| io::Error::from(e.context(&self.path)))?;
-            let want = self.blob_len(i);
-            if data.len() as u64 != want {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{}: data blob {id} holds {} bytes, the index says {want}",
-                        self.path,
-                        data.len()
-                    ),
-                ));
-            }
+            let data = self.blob(i)?;
             let at = (offset + done as u64 - self.starts[i]) as usize;
             let n = (data.len() - at).min(buf.len() - done);
             buf[done..done + n].copy_from_slice(&data[at..at + n]);
@@ -183,5 +200,16 @@ impl ReadAt for SnapshotSource {
             i += 1;
         }
         Ok(done)
+    }
+
+    fn read_shared(&self, offset: u64, len: usize) -> io::Result<Option<SharedBytes>> {
+        if offset >= self.size || len == 0 {
+            return Ok(None);
+        }
+        let i = self.start_read(offset, len);
+        let data = self.blob(i)?;
+        let at = (offset - self.starts[i]) as usize;
+        let end = at + (data.len() - at).min(len);
+        Ok(SharedBytes::new(data, at..end))
     }
 }

@@ -139,6 +139,15 @@ fn check(entry: &Entry, model: &BTreeMap<String, Model>, rng: &mut StdRng, path:
                     let start = (off as usize).min(data.len());
                     let end = (start + buf.len()).min(data.len());
                     assert_eq!(&buf[..n], &data[start..end], "{p} at {off}");
+                    // The shared read gives the same bytes, never more than
+                    // asked, and ends no later than the blob holding `off`.
+                    match src.read_shared(off, buf.len()).expect("read_shared") {
+                        Some(b) => {
+                            assert!(!b.is_empty() && b.len() <= buf.len(), "{p} at {off}");
+                            assert_eq!(&b[..], &data[start..start + b.len()], "{p} at {off}");
+                        }
+                        None => assert!(start == data.len() || buf.is_empty(), "{p} at {off}"),
+                    }
                 }
             }
             Model::Link(t) => {

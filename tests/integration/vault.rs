@@ -96,7 +96,7 @@ fn add_node(repo: &Repository, node: &Node, rel: &Path, m: &mut Manifest) {
                 .load_blob(BlobType::Data, id)
                 .unwrap_or_else(|e| panic!("{}: loading data blob {id}: {e}", rel.display()));
             n += blob.len() as u64;
-            h.update(&blob);
+            h.update(&blob[..]);
         }
         if n != node.size {
             m.problems.push(format!(
