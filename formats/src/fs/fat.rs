@@ -1,0 +1,642 @@
+//! FAT12, FAT16 and FAT32 volumes, read-only, behind [`Filesystem`].
+//!
+//! Sources: Microsoft FAT specification ("FAT: General Overview of On-Disk
+//! Format", version 1.03, 2005) for the on-disk format; the Linux vfat
+//! driver (`fs/fat/inode.c`, behaviour only) for permissions; The Sleuth Kit
+//! (`fls -d`, behaviour only) for deleted files. The pieces, one concept
+//! each: [`boot`] (BPB, geometry, FSInfo), [`table`] (FAT entries, chains,
+//! the choice of FAT copy), [`dirent`] (8.3 and long-name entries),
+//! [`codepage`] (OEM code pages 437 and 850), [`time`] (DOS times).
+//!
+//! What this reader decides:
+//!
+//! - **Type** by cluster count alone (§3.5), never by the label string.
+//! - **Inodes** are synthesised: the root is 1; any other entry is the byte
+//!   offset in the volume of its 8.3 directory entry (stable for as long as
+//!   the volume is not written, unique, never 1 since entries lie past the
+//!   boot sector). A deleted entry listed by [`Filesystem::deleted`] has
+//!   bit 62 set as well.
+//! - **Names**: the long (VFAT) name where a valid one precedes the 8.3
+//!   entry, else the 8.3 name decoded with the OEM code page
+//!   ([`FsOptions::oem_codepage`], default 850 as mtools; 437 is what the
+//!   Linux driver defaults to) and lower-cased where the Windows NT flags
+//!   say so. `lookup` compares exactly first, then case-insensitively, then
+//!   against the 8.3 names.
+//! - **Times** are local time as stored, returned as if UTC: mtime (2 s),
+//!   crtime (10 ms, absent when the creation date is 0), atime (the access
+//!   date at midnight; the mtime when 0), ctime = mtime. The root has none
+//!   and reads as 1970-01-01.
+//! - **Permissions** as the Linux vfat driver shows them with its default
+//!   options and a 022 umask: 0755, files with the read-only attribute 0555
+//!   (the attribute is ignored on directories, as Linux does without
+//!   `rodir`); uid and gid 0. Directories count `2 + subdirectories` links.
+//! - **Directory sizes** are their cluster count times the cluster size (as
+//!   Linux shows); at most 65536 entries (2 MiB), as the specification caps.
+//! - **Damage**: a first FAT copy that is damaged (entry 0 without the media
+//!   byte, entries outside the volume, a looping chain) while the second is
+//!   sound is replaced by the second, with a warning in
+//!   [`VolumeInfo::warnings`]. A chain that loops, leaves the volume, hits a
+//!   free or bad entry, or ends before the file's size is covered is a
+//!   named error; a chain longer than the size is read only as far as the
+//!   size. The volume must hold all of its clusters (a truncated volume is
+//!   refused at open).
+//! - **Deleted files** (0xE5 entries of live directories) are listed with
+//!   `_` for the lost first character and their data guessed contiguous
+//!   from the first cluster, as The Sleuth Kit does.
+//!
+//! Everything answers through `&self`; the FAT and directories are read
+//! through a bounded block cache, parsed directories are kept in a bounded
+//! cache, and no lock is held while the volume is read. File data is served
+//! as [`Runs`] straight from the volume.
+
+pub mod boot;
+pub mod codepage;
+pub mod dirent;
+pub mod table;
+pub mod time;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use self::boot::{FIRST_CLUSTER, FatType, FsInfo, Geometry};
+use self::codepage::{CodePage, DEFAULT_CODEPAGE};
+use self::dirent::{ATTR_READ_ONLY, DirParser, FREE, Listed, ShortEntry};
+use self::table::{ClusterRun, Fat};
+use super::{
+    DeletedEntry, DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata,
+    Timestamp, VolumeInfo,
+};
+use crate::io::{BlockCache, MemSource, ReadAt, Run, Runs, Slice, Source};
+
+/// The root directory's inode.
+pub const ROOT: Ino = Ino(1);
+/// Set in the inode of a deleted entry.
+const DELETED_BIT: u64 = 1 << 62;
+/// Most entries a directory may have (§6: 65536 32-byte entries).
+const MAX_DIR_ENTRIES: u64 = 65_536;
+/// Metadata cache: 4 KiB blocks, at most 8 MiB.
+const CACHE_BLOCK: usize = 4096;
+const CACHE_BLOCKS: usize = 2048;
+/// Parsed directories kept: at most this many entries in all.
+const DIR_CACHE_ENTRIES: usize = 256 * 1024;
+/// Names remembered for error messages.
+const NAME_CACHE: usize = 256 * 1024;
+
+/// A directory, parsed.
+struct Dir {
+    /// Live entries, in on-disk order.
+    live: Vec<Listed>,
+    /// Deleted (0xE5) entries.
+    deleted: Vec<Listed>,
+    by_name: HashMap<String, usize>,
+    by_fold: HashMap<String, usize>,
+    by_short: HashMap<String, usize>,
+    /// Bytes the directory occupies.
+    size: u64,
+    /// The volume label entry (root only).
+    label: Option<[u8; 11]>,
+}
+
+#[derive(Default)]
+struct Caches {
+    dirs: HashMap<Ino, Arc<Dir>>,
+    dir_entries: usize,
+    names: HashMap<u64, String>,
+}
+
+/// A FAT12/16/32 volume.
+pub struct FatFs {
+    geo: Geometry,
+    /// The volume through a block cache (FAT and directories).
+    meta: Source,
+    /// The data region: cluster 2 at offset 0.
+    data: Source,
+    fat: Fat,
+    fat_copy: u8,
+    cp: CodePage,
+    label: Option<String>,
+    warnings: Vec<String>,
+    fsinfo: Option<FsInfo>,
+    caches: Mutex<Caches>,
+}
+
+fn kind_of(e: &ShortEntry) -> FileKind {
+    if e.is_dir() {
+        FileKind::Dir
+    } else {
+        FileKind::File
+    }
+}
+
+impl FatFs {
+    /// Opens the FAT volume `vol`.
+    pub fn open(vol: Source, opts: &FsOptions) -> Result<FatFs, FsError> {
+        let number = opts.oem_codepage.unwrap_or(DEFAULT_CODEPAGE);
+        let cp = CodePage::from_number(number).ok_or_else(|| FsError::Unsupported {
+            fs: "FAT",
+            detail: format!("OEM code page {number} (437 and 850 are supported)"),
+        })?;
+        if vol.len() < 512 {
+            return Err(FsError::corrupt(
+                "FAT boot sector",
+                0,
+                format!("the volume is only {} bytes", vol.len()),
+            ));
+        }
+        let mut head = [0u8; 512];
+        vol.read_exact_at(0, &mut head)?;
+        let geo = boot::parse(&head)?;
+        if vol.len() < geo.data_end() {
+            return Err(FsError::corrupt(
+                "FAT volume",
+                vol.len(),
+                format!(
+                    "the volume is {:#x} bytes but its clusters reach {:#x}: it is truncated",
+                    vol.len(),
+                    geo.data_end()
+                ),
+            ));
+        }
+        let fsinfo = match geo.fsinfo_sector {
+            Some(s) => {
+                let mut b = vec![0u8; geo.sector_size as usize];
+                let at = u64::from(s) * u64::from(geo.sector_size);
+                match vol.read_exact_at(at, &mut b) {
+                    Ok(()) => boot::parse_fsinfo(&b),
+                    Err(_) => None,
+                }
+            }
+            None => None,
+        };
+        let (fat_copy, warnings) = table::choose_copy(&*vol, &geo)?;
+        let meta: Source = Arc::new(BlockCache::new(vol.clone(), CACHE_BLOCK, CACHE_BLOCKS));
+        let data_len = geo.data_end() - geo.data_offset;
+        let data: Source = Arc::new(Slice::new(vol.clone(), geo.data_offset, data_len)?);
+        let fat = Fat::new(meta.clone(), &geo, fat_copy);
+        let mut fs = FatFs {
+            geo,
+            meta,
+            data,
+            fat,
+            fat_copy,
+            cp,
+            label: None,
+            warnings,
+            fsinfo,
+            caches: Mutex::new(Caches::default()),
+        };
+        let root = fs.dir(ROOT)?;
+        let label_bytes = root.label.or(fs.geo.label.filter(|l| l != b"NO NAME    "));
+        fs.label = label_bytes
+            .map(|l| dirent::label(&l, cp))
+            .filter(|l| !l.is_empty());
+        Ok(fs)
+    }
+
+    fn fat32(&self) -> bool {
+        self.geo.fat_type == FatType::Fat32
+    }
+
+    /// The 32-byte entry of inode `ino` and whether it is deleted; any
+    /// inode this reader did not hand out is `NoInode`.
+    fn entry(&self, ino: Ino) -> Result<(ShortEntry, bool), FsError> {
+        let deleted = ino.0 & DELETED_BIT != 0;
+        let off = ino.0 & !DELETED_BIT;
+        let in_region =
+            |start: u64, len: u64| off >= start && off - start < len && (off - start) % 32 == 0;
+        let root_ok = self.geo.root_region.is_some_and(|(s, l)| in_region(s, l));
+        let data_ok = in_region(
+            self.geo.data_offset,
+            self.geo.data_end() - self.geo.data_offset,
+        );
+        if off >= 1 << 62 || !(root_ok || data_ok) {
+            return Err(FsError::NoInode(ino));
+        }
+        let mut b = [0u8; 32];
+        self.meta.read_exact_at(off, &mut b)?;
+        let e = ShortEntry::parse(&b);
+        let valid = (b[0] == FREE) == deleted
+            && b[0] != 0
+            && e.attr & 0x3F != 0x0F
+            && e.attr & dirent::ATTR_VOLUME_ID == 0
+            && &e.name != b".          "
+            && &e.name != b"..         ";
+        if !valid {
+            return Err(FsError::NoInode(ino));
+        }
+        Ok((e, deleted))
+    }
+
+    /// A name for `ino` in error messages.
+    fn describe(&self, ino: Ino, e: &ShortEntry, deleted: bool) -> String {
+        let off = ino.0 & !DELETED_BIT;
+        let name = self
+            .caches
+            .lock()
+            .names
+            .get(&ino.0)
+            .cloned()
+            .unwrap_or_else(|| dirent::short_name(&e.name, e.nt_case, self.cp, deleted));
+        let what = if deleted {
+            "deleted file"
+        } else if e.is_dir() {
+            "directory"
+        } else {
+            "file"
+        };
+        format!("{what} {name:?} (entry at byte {off:#x})")
+    }
+
+    /// The directory `dir`, parsed (cached).
+    fn dir(&self, dir: Ino) -> Result<Arc<Dir>, FsError> {
+        if let Some(d) = self.caches.lock().dirs.get(&dir) {
+            return Ok(d.clone());
+        }
+        let parsed = Arc::new(self.read_dir_uncached(dir)?);
+        let mut c = self.caches.lock();
+        if c.dir_entries + parsed.live.len() > DIR_CACHE_ENTRIES {
+            c.dirs.clear();
+            c.dir_entries = 0;
+        }
+        if c.names.len() + parsed.live.len() > NAME_CACHE {
+            c.names.clear();
+        }
+        for l in &parsed.live {
+            c.names.insert(l.offset, l.name.clone());
+        }
+        c.dir_entries += parsed.live.len() + parsed.deleted.len();
+        c.dirs.insert(dir, parsed.clone());
+        Ok(parsed)
+    }
+
+    fn read_dir_uncached(&self, dir: Ino) -> Result<Dir, FsError> {
+        let mut p = DirParser::new(self.cp);
+        let mut size = 0;
+        let feed = |p: &mut DirParser, at: u64, len: u64| -> Result<(), FsError> {
+            let mut buf = vec![0u8; len as usize];
+            self.meta.read_exact_at(at, &mut buf)?;
+            for (i, chunk) in buf.chunks_exact(32).enumerate() {
+                let mut e = [0u8; 32];
+                e.copy_from_slice(chunk);
+                p.feed(at + 32 * i as u64, &e);
+                if p.ended {
+                    break;
+                }
+            }
+            Ok(())
+        };
+        let first = if dir == ROOT {
+            if let Some((at, len)) = self.geo.root_region {
+                feed(&mut p, at, len)?;
+                size = len;
+                None
+            } else {
+                Some((self.geo.root_cluster, "the root directory".to_string()))
+            }
+        } else {
+            let (e, deleted) = self.entry(dir)?;
+            if deleted || !e.is_dir() {
+                return Err(FsError::WrongKind {
+                    ino: dir,
+                    actual: kind_of(&e),
+                    wanted: "directory",
+                });
+            }
+            Some((e.first_cluster(self.fat32()), self.describe(dir, &e, false)))
+        };
+        if let Some((cluster, what)) = first {
+            let cs = u64::from(self.geo.cluster_size);
+            let most = (MAX_DIR_ENTRIES * 32).div_ceil(cs);
+            let runs = self.fat.chain(cluster, most + 1, false, &what)?;
+            let clusters: u64 = runs.iter().map(|r| u64::from(r.len)).sum();
+            if clusters > most {
+                return Err(FsError::corrupt(
+                    format!("FAT chain of {what}"),
+                    self.fat.entry_offset(cluster),
+                    format!(
+                        "more than {most} clusters: over the {MAX_DIR_ENTRIES} entries a directory may hold"
+                    ),
+                ));
+            }
+            size = clusters * cs;
+            for r in runs {
+                if p.ended {
+                    break;
+                }
+                feed(
+                    &mut p,
+                    self.geo.cluster_offset(r.start),
+                    u64::from(r.len) * cs,
+                )?;
+            }
+        }
+        let mut d = Dir {
+            live: Vec::new(),
+            deleted: Vec::new(),
+            by_name: HashMap::new(),
+            by_fold: HashMap::new(),
+            by_short: HashMap::new(),
+            size,
+            label: p.label,
+        };
+        for l in p.entries {
+            if l.deleted {
+                d.deleted.push(l);
+                continue;
+            }
+            let i = d.live.len();
+            d.by_name.entry(l.name.clone()).or_insert(i);
+            d.by_fold.entry(l.name.to_lowercase()).or_insert(i);
+            d.by_short
+                .entry(dirent::short_name(&l.entry.name, 0, self.cp, false).to_lowercase())
+                .or_insert(i);
+            d.live.push(l);
+        }
+        Ok(d)
+    }
+
+    fn meta_of(&self, ino: Ino, e: &ShortEntry, size: u64, nlink: u32) -> Metadata {
+        let mtime = time::dos_time(e.mdate, e.mtime, 0);
+        let perm = if !e.is_dir() && e.attr & ATTR_READ_ONLY != 0 {
+            0o555
+        } else {
+            0o755
+        };
+        Metadata {
+            ino,
+            kind: kind_of(e),
+            size,
+            perm,
+            uid: 0,
+            gid: 0,
+            nlink,
+            rdev: 0,
+            mtime,
+            atime: if e.adate == 0 {
+                mtime
+            } else {
+                time::dos_date(e.adate)
+            },
+            ctime: mtime,
+            crtime: (e.cdate != 0).then(|| time::dos_time(e.cdate, e.ctime, e.ctime_tenths)),
+        }
+    }
+
+    fn dir_meta(&self, ino: Ino, e: Option<&ShortEntry>) -> Result<Metadata, FsError> {
+        let d = self.dir(ino)?;
+        let subdirs = d.live.iter().filter(|l| l.entry.is_dir()).count();
+        let nlink = u32::try_from(subdirs).unwrap_or(u32::MAX - 2) + 2;
+        Ok(match e {
+            Some(e) => self.meta_of(ino, e, d.size, nlink),
+            None => Metadata {
+                ino,
+                kind: FileKind::Dir,
+                size: d.size,
+                perm: 0o755,
+                uid: 0,
+                gid: 0,
+                nlink,
+                rdev: 0,
+                mtime: Timestamp::EPOCH,
+                atime: Timestamp::EPOCH,
+                ctime: Timestamp::EPOCH,
+                crtime: None,
+            },
+        })
+    }
+
+    fn runs_source(&self, runs: &[ClusterRun], size: u64) -> Result<Source, FsError> {
+        let runs: Vec<Run> = runs
+            .iter()
+            .map(|r| Run {
+                blocks: u64::from(r.len),
+                at: Some(u64::from(r.start - FIRST_CLUSTER)),
+            })
+            .collect();
+        Ok(Arc::new(Runs::new(
+            self.data.clone(),
+            u64::from(self.geo.cluster_size),
+            &runs,
+            size,
+            size,
+        )?))
+    }
+}
+
+impl Filesystem for FatFs {
+    fn info(&self) -> VolumeInfo {
+        VolumeInfo {
+            kind: match self.geo.fat_type {
+                FatType::Fat12 => FsKind::Fat12,
+                FatType::Fat16 => FsKind::Fat16,
+                FatType::Fat32 => FsKind::Fat32,
+            },
+            label: self.label.clone(),
+            block_size: self.geo.cluster_size,
+            size: self.geo.total_bytes,
+            serial: self
+                .geo
+                .serial
+                .map(|s| format!("{:04X}-{:04X}", s >> 16, s & 0xFFFF)),
+            warnings: self.warnings.clone(),
+        }
+    }
+
+    fn root(&self) -> Ino {
+        ROOT
+    }
+
+    fn metadata(&self, ino: Ino) -> Result<Metadata, FsError> {
+        if ino == ROOT {
+            return self.dir_meta(ROOT, None);
+        }
+        let (e, deleted) = self.entry(ino)?;
+        if e.is_dir() && !deleted {
+            self.dir_meta(ino, Some(&e))
+        } else if e.is_dir() {
+            Ok(self.meta_of(ino, &e, 0, 1))
+        } else {
+            Ok(self.meta_of(ino, &e, u64::from(e.size), 1))
+        }
+    }
+
+    fn read_dir(&self, dir: Ino) -> Result<Vec<DirEntry>, FsError> {
+        Ok(self
+            .dir(dir)?
+            .live
+            .iter()
+            .map(|l| DirEntry {
+                name: l.name.clone(),
+                ino: Ino(l.offset),
+                kind: kind_of(&l.entry),
+            })
+            .collect())
+    }
+
+    fn lookup(&self, dir: Ino, name: &str) -> Result<Option<DirEntry>, FsError> {
+        let d = self.dir(dir)?;
+        let fold = name.to_lowercase();
+        let found = d
+            .by_name
+            .get(name)
+            .or_else(|| d.by_fold.get(&fold))
+            .or_else(|| d.by_short.get(&fold));
+        Ok(found.and_then(|&i| d.live.get(i)).map(|l| DirEntry {
+            name: l.name.clone(),
+            ino: Ino(l.offset),
+            kind: kind_of(&l.entry),
+        }))
+    }
+
+    fn read_link(&self, ino: Ino) -> Result<String, FsError> {
+        let actual = self.metadata(ino)?.kind;
+        Err(FsError::WrongKind {
+            ino,
+            actual,
+            wanted: "symlink",
+        })
+    }
+
+    fn open(&self, ino: Ino) -> Result<Source, FsError> {
+        if ino == ROOT {
+            return Err(FsError::WrongKind {
+                ino,
+                actual: FileKind::Dir,
+                wanted: "file",
+            });
+        }
+        let (e, deleted) = self.entry(ino)?;
+        if e.is_dir() {
+            return Err(FsError::WrongKind {
+                ino,
+                actual: FileKind::Dir,
+                wanted: "file",
+            });
+        }
+        let size = u64::from(e.size);
+        if size == 0 {
+            return Ok(Arc::new(MemSource::new(Vec::new())));
+        }
+        let cs = u64::from(self.geo.cluster_size);
+        let need = size.div_ceil(cs);
+        let first = e.first_cluster(self.fat32());
+        if deleted {
+            // The Sleuth Kit's guess: the clusters follow each other.
+            let last = u64::from(first) + need - 1;
+            if first < FIRST_CLUSTER || last > u64::from(self.geo.max_cluster()) {
+                return Err(FsError::corrupt(
+                    self.describe(ino, &e, true),
+                    ino.0 & !DELETED_BIT,
+                    format!(
+                        "its data, guessed at clusters {first}..={last}, does not lie inside the volume's clusters 2..={}",
+                        self.geo.max_cluster()
+                    ),
+                ));
+            }
+            let run = ClusterRun {
+                start: first,
+                len: need as u32,
+            };
+            return self.runs_source(&[run], size);
+        }
+        let runs = self
+            .fat
+            .chain(first, need, true, &self.describe(ino, &e, false))?;
+        self.runs_source(&runs, size)
+    }
+
+    fn deleted(&self) -> Result<Vec<DeletedEntry>, FsError> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::from([ROOT]);
+        let mut stack = vec![(String::new(), ROOT)];
+        while let Some((prefix, dir)) = stack.pop() {
+            let d = self.dir(dir)?;
+            let join = |name: &str| {
+                if prefix.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{prefix}/{name}")
+                }
+            };
+            for l in &d.deleted {
+                let ino = Ino(l.offset | DELETED_BIT);
+                let size = if l.entry.is_dir() {
+                    0
+                } else {
+                    u64::from(l.entry.size)
+                };
+                out.push(DeletedEntry {
+                    path: join(&l.name),
+                    ino,
+                    meta: self.meta_of(ino, &l.entry, size, 1),
+                });
+            }
+            for l in d.live.iter().filter(|l| l.entry.is_dir()) {
+                if seen.insert(Ino(l.offset)) {
+                    stack.push((join(&l.name), Ino(l.offset)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn details(&self, ino: Ino) -> Result<Vec<(String, String)>, FsError> {
+        let kv = |k: &str, v: String| (k.to_string(), v);
+        if ino == ROOT {
+            let g = &self.geo;
+            let mut v = vec![
+                kv("FAT type", format!("{:?}", g.fat_type)),
+                kv("OEM name", self.cp_string(&g.oem_name)),
+                kv("clusters", g.cluster_count.to_string()),
+                kv("cluster size", g.cluster_size.to_string()),
+                kv(
+                    "FAT copy read",
+                    format!("{} of {}", self.fat_copy + 1, g.num_fats),
+                ),
+                kv("code page", format!("{:?}", self.cp)),
+            ];
+            if let Some(i) = self.fsinfo {
+                let show = |x: Option<u32>| x.map_or("unknown".to_string(), |n| n.to_string());
+                v.push(kv("FSInfo free clusters", show(i.free)));
+                v.push(kv("FSInfo next free cluster", show(i.next_free)));
+            }
+            return Ok(v);
+        }
+        let (e, deleted) = self.entry(ino)?;
+        let mut v = vec![
+            kv("attributes", e.attr_letters()),
+            kv(
+                "short name",
+                dirent::short_name(&e.name, 0, self.cp, deleted),
+            ),
+            kv("first cluster", e.first_cluster(self.fat32()).to_string()),
+            kv("entry offset", format!("{:#x}", ino.0 & !DELETED_BIT)),
+        ];
+        if deleted {
+            v.push(kv(
+                "deleted",
+                "yes; data guessed contiguous from the first cluster".to_string(),
+            ));
+        } else if !e.is_dir() && e.size > 0 {
+            let need = u64::from(e.size).div_ceil(u64::from(self.geo.cluster_size));
+            let what = self.describe(ino, &e, false);
+            let runs = self
+                .fat
+                .chain(e.first_cluster(self.fat32()), need, true, &what)?;
+            v.push(kv("fragments", runs.len().to_string()));
+        }
+        Ok(v)
+    }
+}
+
+impl FatFs {
+    fn cp_string(&self, b: &[u8]) -> String {
+        b.iter()
+            .map(|&c| self.cp.decode(c))
+            .collect::<String>()
+            .trim_end()
+            .to_string()
+    }
+}
