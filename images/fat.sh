@@ -133,3 +133,25 @@ vol() { # fat size-MiB sectors-per-cluster
 vol 12 4 4
 vol 16 24 4
 vol 32 40 1
+
+# Fuzz seeds: a flags byte, then a tiny FAT12 volume (64 and 128 KiB).
+mkdir -p ../fuzz/seeds/fat
+seed() { # name size-KiB mkfs options...
+    local name=$1 size=$2
+    shift 2
+    local img="$tmp/seed-$name"
+    truncate -s "${size}K" "$img"
+    mkfs.vfat -F 12 -i 5EED0000 "$@" "$img" >/dev/null
+    printf 'hello, fat\n' >"$tmp/hello.txt"
+    head -c 3000 /dev/zero | tr '\0' 'x' >"$tmp/A file with a long name.txt"
+    printf 'gone' >"$tmp/gone.txt"
+    mmd -i "$img" ::/sub
+    mcopy -i "$img" "$tmp/hello.txt" "$tmp/A file with a long name.txt" ::/
+    mcopy -i "$img" "$tmp/hello.txt" ::/sub/
+    mcopy -i "$img" "$tmp/gone.txt" ::/sub/
+    mdel -i "$img" ::/sub/gone.txt
+    # The target's first byte holds flags (bit 0: code page 437).
+    { printf '\0'; cat "$img"; } >"../fuzz/seeds/fat/$name"
+}
+seed tiny-512 64 -s 1 -r 32 -n SEED
+seed small-1k 128 -s 2 -f 1
