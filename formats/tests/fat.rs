@@ -577,3 +577,44 @@ fn mtools_reads_the_same_tree() {
         }
     }
 }
+
+#[test]
+fn surrogate_pairs_and_orphaned_long_names_in_a_real_directory() {
+    // mtools cannot write names outside the BMP: patch one in. The long
+    // name of 日本語のファイル.txt (12 units) is the one entry before its
+    // 8.3 entry; units 1 and 2 sit at bytes 1..5 of that entry.
+    let img = image(16);
+    let fs = open(img.clone());
+    let ino = resolve(&*fs, "日本語のファイル.txt");
+    let d: BTreeMap<String, String> = fs.details(ino).expect("details").into_iter().collect();
+    let at =
+        usize::from_str_radix(d["entry offset"].trim_start_matches("0x"), 16).expect("offset") - 32;
+    let short = d["short name"].clone();
+    let want = read_all(&fs.open(ino).expect("open"));
+    let mut patched = img.clone();
+    patched[at + 1..at + 5].copy_from_slice(&[0x3D, 0xD8, 0x00, 0xDE]);
+    let fs = open(patched);
+    let e = fs
+        .lookup(fs.root(), "😀語のファイル.txt")
+        .expect("lookup")
+        .expect("surrogate pair name");
+    assert_eq!(e.ino, ino);
+    assert_eq!(read_all(&fs.open(ino).expect("open")), want);
+    check_invariants(&*fs).expect("invariants");
+    // A wrong checksum orphans the long name: the 8.3 name is shown.
+    let mut orphan = img;
+    orphan[at + 13] ^= 0xFF;
+    let fs = open(orphan);
+    let names: Vec<String> = fs
+        .read_dir(fs.root())
+        .expect("root")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert!(!names.iter().any(|n| n == "日本語のファイル.txt"));
+    let e = fs
+        .lookup(fs.root(), &short)
+        .expect("lookup")
+        .expect("8.3 name");
+    assert_eq!((e.ino, e.name), (ino, short));
+}
