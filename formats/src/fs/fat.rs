@@ -5,8 +5,10 @@
 //! driver (`fs/fat/inode.c`, behaviour only) for permissions; The Sleuth Kit
 //! (`fls -d`, behaviour only) for deleted files. The pieces, one concept
 //! each: [`boot`] (BPB, geometry, FSInfo), [`table`] (FAT entries, chains,
-//! the choice of FAT copy), [`dirent`] (8.3 and long-name entries),
-//! [`codepage`] (OEM code pages 437 and 850), [`time`] (DOS times).
+//! the choice of FAT copy), [`dirent`] (8.3 entries and names), [`lfn`]
+//! (VFAT long names), [`dir`] (directory parsing and its cache), [`inode`]
+//! (inode numbers and synthesised metadata), [`codepage`] (OEM code pages
+//! 437 and 850), [`time`] (DOS times).
 //!
 //! What this reader decides:
 //!
@@ -51,7 +53,10 @@
 
 pub mod boot;
 pub mod codepage;
+pub mod dir;
 pub mod dirent;
+pub mod inode;
+pub mod lfn;
 pub mod table;
 pub mod time;
 
@@ -62,11 +67,12 @@ use parking_lot::Mutex;
 
 use self::boot::{FIRST_CLUSTER, FatType, FsInfo, Geometry};
 use self::codepage::{CodePage, DEFAULT_CODEPAGE};
-use self::dirent::{ATTR_READ_ONLY, DirParser, FREE, Listed, ShortEntry};
+use self::dir::Dir;
+use self::dirent::ShortEntry;
 use self::table::{ClusterRun, Fat};
 use super::{
     DeletedEntry, DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata,
-    Timestamp, VolumeInfo,
+    VolumeInfo,
 };
 use crate::io::{BlockCache, MemSource, ReadAt, Run, Runs, Slice, Source};
 
@@ -83,21 +89,6 @@ const CACHE_BLOCKS: usize = 2048;
 const DIR_CACHE_ENTRIES: usize = 256 * 1024;
 /// Names remembered for error messages.
 const NAME_CACHE: usize = 256 * 1024;
-
-/// A directory, parsed.
-struct Dir {
-    /// Live entries, in on-disk order.
-    live: Vec<Listed>,
-    /// Deleted (0xE5) entries.
-    deleted: Vec<Listed>,
-    by_name: HashMap<String, usize>,
-    by_fold: HashMap<String, usize>,
-    by_short: HashMap<String, usize>,
-    /// Bytes the directory occupies.
-    size: u64,
-    /// The volume label entry (root only).
-    label: Option<[u8; 11]>,
-}
 
 #[derive(Default)]
 struct Caches {
@@ -197,214 +188,6 @@ impl FatFs {
 
     fn fat32(&self) -> bool {
         self.geo.fat_type == FatType::Fat32
-    }
-
-    /// The 32-byte entry of inode `ino` and whether it is deleted; any
-    /// inode this reader did not hand out is `NoInode`.
-    fn entry(&self, ino: Ino) -> Result<(ShortEntry, bool), FsError> {
-        let deleted = ino.0 & DELETED_BIT != 0;
-        let off = ino.0 & !DELETED_BIT;
-        let in_region =
-            |start: u64, len: u64| off >= start && off - start < len && (off - start) % 32 == 0;
-        let root_ok = self.geo.root_region.is_some_and(|(s, l)| in_region(s, l));
-        let data_ok = in_region(
-            self.geo.data_offset,
-            self.geo.data_end() - self.geo.data_offset,
-        );
-        if off >= 1 << 62 || !(root_ok || data_ok) {
-            return Err(FsError::NoInode(ino));
-        }
-        let mut b = [0u8; 32];
-        self.meta.read_exact_at(off, &mut b)?;
-        let e = ShortEntry::parse(&b);
-        let valid = (b[0] == FREE) == deleted
-            && b[0] != 0
-            && e.attr & 0x3F != 0x0F
-            && e.attr & dirent::ATTR_VOLUME_ID == 0
-            && &e.name != b".          "
-            && &e.name != b"..         ";
-        if !valid {
-            return Err(FsError::NoInode(ino));
-        }
-        Ok((e, deleted))
-    }
-
-    /// A name for `ino` in error messages.
-    fn describe(&self, ino: Ino, e: &ShortEntry, deleted: bool) -> String {
-        let off = ino.0 & !DELETED_BIT;
-        let name = self
-            .caches
-            .lock()
-            .names
-            .get(&ino.0)
-            .cloned()
-            .unwrap_or_else(|| dirent::short_name(&e.name, e.nt_case, self.cp, deleted));
-        let what = if deleted {
-            "deleted file"
-        } else if e.is_dir() {
-            "directory"
-        } else {
-            "file"
-        };
-        format!("{what} {name:?} (entry at byte {off:#x})")
-    }
-
-    /// The directory `dir`, parsed (cached).
-    fn dir(&self, dir: Ino) -> Result<Arc<Dir>, FsError> {
-        if let Some(d) = self.caches.lock().dirs.get(&dir) {
-            return Ok(d.clone());
-        }
-        let parsed = Arc::new(self.read_dir_uncached(dir)?);
-        let mut c = self.caches.lock();
-        if c.dir_entries + parsed.live.len() > DIR_CACHE_ENTRIES {
-            c.dirs.clear();
-            c.dir_entries = 0;
-        }
-        if c.names.len() + parsed.live.len() > NAME_CACHE {
-            c.names.clear();
-        }
-        for l in &parsed.live {
-            c.names.insert(l.offset, l.name.clone());
-        }
-        c.dir_entries += parsed.live.len() + parsed.deleted.len();
-        c.dirs.insert(dir, parsed.clone());
-        Ok(parsed)
-    }
-
-    fn read_dir_uncached(&self, dir: Ino) -> Result<Dir, FsError> {
-        let mut p = DirParser::new(self.cp);
-        let mut size = 0;
-        let feed = |p: &mut DirParser, at: u64, len: u64| -> Result<(), FsError> {
-            let mut buf = vec![0u8; len as usize];
-            self.meta.read_exact_at(at, &mut buf)?;
-            for (i, chunk) in buf.chunks_exact(32).enumerate() {
-                let mut e = [0u8; 32];
-                e.copy_from_slice(chunk);
-                p.feed(at + 32 * i as u64, &e);
-                if p.ended {
-                    break;
-                }
-            }
-            Ok(())
-        };
-        let first = if dir == ROOT {
-            if let Some((at, len)) = self.geo.root_region {
-                feed(&mut p, at, len)?;
-                size = len;
-                None
-            } else {
-                Some((self.geo.root_cluster, "the root directory".to_string()))
-            }
-        } else {
-            let (e, deleted) = self.entry(dir)?;
-            if deleted || !e.is_dir() {
-                return Err(FsError::WrongKind {
-                    ino: dir,
-                    actual: kind_of(&e),
-                    wanted: "directory",
-                });
-            }
-            Some((e.first_cluster(self.fat32()), self.describe(dir, &e, false)))
-        };
-        if let Some((cluster, what)) = first {
-            let cs = u64::from(self.geo.cluster_size);
-            let most = (MAX_DIR_ENTRIES * 32).div_ceil(cs);
-            let runs = self.fat.chain(cluster, most + 1, false, &what)?;
-            let clusters: u64 = runs.iter().map(|r| u64::from(r.len)).sum();
-            if clusters > most {
-                return Err(FsError::corrupt(
-                    format!("FAT chain of {what}"),
-                    self.fat.entry_offset(cluster),
-                    format!(
-                        "more than {most} clusters: over the {MAX_DIR_ENTRIES} entries a directory may hold"
-                    ),
-                ));
-            }
-            size = clusters * cs;
-            for r in runs {
-                if p.ended {
-                    break;
-                }
-                feed(
-                    &mut p,
-                    self.geo.cluster_offset(r.start),
-                    u64::from(r.len) * cs,
-                )?;
-            }
-        }
-        let mut d = Dir {
-            live: Vec::new(),
-            deleted: Vec::new(),
-            by_name: HashMap::new(),
-            by_fold: HashMap::new(),
-            by_short: HashMap::new(),
-            size,
-            label: p.label,
-        };
-        for l in p.entries {
-            if l.deleted {
-                d.deleted.push(l);
-                continue;
-            }
-            let i = d.live.len();
-            d.by_name.entry(l.name.clone()).or_insert(i);
-            d.by_fold.entry(l.name.to_lowercase()).or_insert(i);
-            d.by_short
-                .entry(dirent::short_name(&l.entry.name, 0, self.cp, false).to_lowercase())
-                .or_insert(i);
-            d.live.push(l);
-        }
-        Ok(d)
-    }
-
-    fn meta_of(&self, ino: Ino, e: &ShortEntry, size: u64, nlink: u32) -> Metadata {
-        let mtime = time::dos_time(e.mdate, e.mtime, 0);
-        let perm = if !e.is_dir() && e.attr & ATTR_READ_ONLY != 0 {
-            0o555
-        } else {
-            0o755
-        };
-        Metadata {
-            ino,
-            kind: kind_of(e),
-            size,
-            perm,
-            uid: 0,
-            gid: 0,
-            nlink,
-            rdev: 0,
-            mtime,
-            atime: if e.adate == 0 {
-                mtime
-            } else {
-                time::dos_date(e.adate)
-            },
-            ctime: mtime,
-            crtime: (e.cdate != 0).then(|| time::dos_time(e.cdate, e.ctime, e.ctime_tenths)),
-        }
-    }
-
-    fn dir_meta(&self, ino: Ino, e: Option<&ShortEntry>) -> Result<Metadata, FsError> {
-        let d = self.dir(ino)?;
-        let subdirs = d.live.iter().filter(|l| l.entry.is_dir()).count();
-        let nlink = u32::try_from(subdirs).unwrap_or(u32::MAX - 2) + 2;
-        Ok(match e {
-            Some(e) => self.meta_of(ino, e, d.size, nlink),
-            None => Metadata {
-                ino,
-                kind: FileKind::Dir,
-                size: d.size,
-                perm: 0o755,
-                uid: 0,
-                gid: 0,
-                nlink,
-                rdev: 0,
-                mtime: Timestamp::EPOCH,
-                atime: Timestamp::EPOCH,
-                ctime: Timestamp::EPOCH,
-                crtime: None,
-            },
-        })
     }
 
     fn runs_source(&self, runs: &[ClusterRun], size: u64) -> Result<Source, FsError> {
