@@ -618,3 +618,43 @@ fn surrogate_pairs_and_orphaned_long_names_in_a_real_directory() {
         .expect("8.3 name");
     assert_eq!((e.ino, e.name), (ino, short));
 }
+
+#[test]
+fn the_fat_copy_read_is_the_sound_or_the_active_one() {
+    let img = image(32);
+    let g = geo(&img);
+    let fs0 = open(img.clone());
+    let big = resolve(&*fs0, "big/random.bin");
+    let first = first_cluster(&*fs0, big);
+    let want = read_all(&fs0.open(big).expect("open"));
+    // Copies that differ, the first sound: a warning, the first is read.
+    let mut differ = img.clone();
+    set_entry(&mut differ, &g, 1, first + 1, first);
+    let fs = open(differ);
+    let w = fs.info().warnings;
+    assert!(w.len() == 1 && w[0].contains("differ"), "{w:?}");
+    assert_eq!(read_all(&fs.open(big).expect("open")), want);
+    // FAT32 with mirroring off (ExtFlags bit 7): only the active FAT
+    // counts, whatever the other holds.
+    let mut mirror_off = img.clone();
+    set_entry(&mut mirror_off, &g, 0, first + 1, first);
+    mirror_off[40..42].copy_from_slice(&0x0081u16.to_le_bytes());
+    let fs = open(mirror_off.clone());
+    assert!(fs.info().warnings.is_empty());
+    assert_eq!(read_all(&fs.open(big).expect("open")), want);
+    mirror_off[40..42].copy_from_slice(&0x0080u16.to_le_bytes());
+    let fs = open(mirror_off);
+    let err = fs
+        .open(big)
+        .err()
+        .expect("loop in the active FAT")
+        .to_string();
+    assert!(err.contains("loops"), "{err}");
+    let d: BTreeMap<String, String> = fs
+        .details(fs.root())
+        .expect("details")
+        .into_iter()
+        .collect();
+    assert_eq!(d["FAT copy read"], "1 of 2");
+    assert!(d.contains_key("FSInfo free clusters"), "{d:?}");
+}
