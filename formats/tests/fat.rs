@@ -697,3 +697,19 @@ fn walk_a_volume_from_the_environment() {
         bytes as f64 / secs / 1e6
     );
 }
+
+#[test]
+fn the_label_falls_back_to_the_boot_sector() {
+    // FAT16: the root directory is the fixed region after the FATs; its
+    // first entry is the label mkfs.vfat wrote.
+    let mut img = image(16);
+    let g = geo(&img);
+    let root = g.fat_offset + 2 * g.fat_bytes;
+    assert_eq!(&img[root..root + 11], b"FAT16TEST  ");
+    img[43..54].copy_from_slice(b"BPB LABEL  ");
+    assert_eq!(open(img.clone()).info().label.as_deref(), Some("FAT16TEST"));
+    img[root] = 0xE5;
+    assert_eq!(open(img.clone()).info().label.as_deref(), Some("BPB LABEL"));
+    img[43..54].copy_from_slice(b"NO NAME    ");
+    assert_eq!(open(img).info().label, None);
+}
