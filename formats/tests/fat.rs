@@ -713,3 +713,21 @@ fn the_label_falls_back_to_the_boot_sector() {
     img[43..54].copy_from_slice(b"NO NAME    ");
     assert_eq!(open(img).info().label, None);
 }
+
+/// The fuzz target's seeds (`fuzz/seeds/fat/`, a flags byte then a volume)
+/// must take the target's successful path.
+#[test]
+fn the_fuzz_seeds_are_valid_volumes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/fat");
+    let mut seen = 0;
+    for e in std::fs::read_dir(dir).expect("seeds") {
+        let bytes = std::fs::read(e.expect("seed").path()).expect("read seed");
+        let fs = open(bytes[1..].to_vec());
+        assert_eq!(check_invariants(&*fs), Ok(4));
+        let d = fs.deleted().expect("deleted");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].path, "sub/_one.txt");
+        seen += 1;
+    }
+    assert!(seen >= 2);
+}

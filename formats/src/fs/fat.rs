@@ -86,7 +86,7 @@ const MAX_DIR_ENTRIES: u64 = 65_536;
 const CACHE_BLOCK: usize = 4096;
 const CACHE_BLOCKS: usize = 2048;
 /// Parsed directories kept: at most this many entries in all.
-const DIR_CACHE_ENTRIES: usize = 256 * 1024;
+const DIR_CACHE_ENTRIES: usize = 128 * 1024;
 /// Names remembered for error messages.
 const NAME_CACHE: usize = 256 * 1024;
 
