@@ -104,8 +104,8 @@ vol() { # fat size-MiB sectors-per-cluster
     truncate -s "${size}M" "$img"
     mkfs.vfat -F "$fat" -s "$spc" -n "FAT${fat}TEST" -i "1234${fat}AB" "$img" >/dev/null
     local m=(-i "$img")
-    # Fragmentation: 16 files of 3 clusters (of 2 KiB), every other one
-    # deleted, then a file larger than the gaps.
+    # Fragmentation: 16 files of 6 KiB, every other one deleted, then a
+    # file larger than the gaps (mtools fills the first free clusters).
     mmd "${m[@]}" ::/frag
     for i in $(seq -w 0 15); do mcopy -m "${m[@]}" "$src/frag/small_$i.bin" ::/frag/; done
     for i in 01 03 05 07 09 11 13 15; do
