@@ -731,3 +731,25 @@ fn the_fuzz_seeds_are_valid_volumes() {
     }
     assert!(seen >= 2);
 }
+
+#[test]
+fn a_chain_longer_than_the_size_is_read_to_the_size() {
+    for fat in SIZES {
+        let mut img = image(fat);
+        let fs = open(img.clone());
+        let ino = resolve(&*fs, "big/odd.bin");
+        // The size field of the 8.3 entry (bytes 28..32) says 4000 bytes.
+        let at = ino.0 as usize + 28;
+        assert_eq!(
+            u32::from_le_bytes(img[at..at + 4].try_into().expect("4 bytes")),
+            65_537
+        );
+        img[at..at + 4].copy_from_slice(&4000u32.to_le_bytes());
+        let fs = open(img);
+        assert_eq!(fs.metadata(ino).expect("meta").size, 4000);
+        assert_eq!(
+            read_all(&fs.open(ino).expect("open")),
+            content("big/odd.bin", 4000)
+        );
+    }
+}
