@@ -420,6 +420,10 @@ fn broken_chains_are_named_errors() {
                 err.contains(want) && err.contains("random.bin"),
                 "fat{fat}: {err}"
             );
+            // details() still lists the entry, saying the chain is damaged.
+            let d: BTreeMap<String, String> =
+                fs.details(big).expect("details").into_iter().collect();
+            assert!(d["fragments"].starts_with("unknown"), "{d:?}");
         }
         // A looping directory chain: the 3000-entry (300 on FAT12) directory.
         let many = resolve(&*fs0, "many");

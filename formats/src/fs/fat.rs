@@ -405,10 +405,15 @@ impl Filesystem for FatFs {
         } else if !e.is_dir() && e.size > 0 {
             let need = u64::from(e.size).div_ceil(u64::from(self.geo.cluster_size));
             let what = self.describe(ino, &e, false);
-            let runs = self
+            // A damaged chain is a fact to list, not a reason to list nothing.
+            let fragments = match self
                 .fat
-                .chain(e.first_cluster(self.fat32()), need, true, &what)?;
-            v.push(kv("fragments", runs.len().to_string()));
+                .chain(e.first_cluster(self.fat32()), need, true, &what)
+            {
+                Ok(runs) => runs.len().to_string(),
+                Err(err) => format!("unknown ({err})"),
+            };
+            v.push(kv("fragments", fragments));
         }
         Ok(v)
     }
