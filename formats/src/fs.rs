@@ -9,6 +9,7 @@
 //! on-disk encoding.
 
 pub mod detect;
+pub mod fat;
 pub mod mem;
 pub mod walk;
 
@@ -166,6 +167,9 @@ pub struct VolumeInfo {
 pub struct FsOptions {
     /// List NTFS alternate data streams beside their file as `name:stream`.
     pub streams: bool,
+    /// FAT: the OEM code page 8.3 short names are decoded with (437 or
+    /// 850); `None` is the reader's default, 850 as mtools uses.
+    pub oem_codepage: Option<u16>,
 }
 
 /// A filesystem reader's error.
@@ -295,10 +299,13 @@ pub trait Filesystem: Send + Sync {
 /// Opens the filesystem of kind `kind` on `vol`, or says that no reader
 /// exists for it yet.
 pub fn open(kind: FsKind, vol: Source, opts: &FsOptions) -> Result<Arc<dyn Filesystem>, FsError> {
-    let _ = (&vol, opts);
-    #[allow(clippy::match_single_binding)]
     match kind {
         // One arm per reader: `FsKind::X => Ok(Arc::new(x::XFs::open(vol, opts)?)),`
+        FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 => Ok(Arc::new(fat::FatFs::open(vol, opts)?)),
+        FsKind::ExFat => Err(FsError::Unsupported {
+            fs: "exFAT",
+            detail: "exFAT volumes are not FAT12/16/32 and have no reader yet".to_string(),
+        }),
         _ => Err(FsError::Unsupported {
             fs: kind.reader_name(),
             detail: format!("no reader for {kind} volumes yet"),
@@ -309,9 +316,9 @@ pub fn open(kind: FsKind, vol: Source, opts: &FsOptions) -> Result<Arc<dyn Files
 /// Does a reader exist for `kind`? (The tree shows a `pN/` directory only
 /// for these.)
 pub fn has_reader(kind: FsKind) -> bool {
-    #[allow(clippy::match_single_binding)]
     match kind {
         // One arm per reader: `FsKind::X => true,`
+        FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 => true,
         _ => false,
     }
 }
