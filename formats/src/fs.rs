@@ -12,6 +12,7 @@ pub mod detect;
 pub mod fat;
 pub mod mem;
 pub mod walk;
+pub mod xfs;
 
 use std::fmt;
 use std::io;
@@ -306,6 +307,7 @@ pub fn open(kind: FsKind, vol: Source, opts: &FsOptions) -> Result<Arc<dyn Files
             fs: "exFAT",
             detail: "exFAT volumes are not FAT12/16/32 and have no reader yet".to_string(),
         }),
+        FsKind::Xfs => Ok(Arc::new(xfs::XfsFs::open(vol, opts)?)),
         _ => Err(FsError::Unsupported {
             fs: kind.reader_name(),
             detail: format!("no reader for {kind} volumes yet"),
@@ -319,6 +321,7 @@ pub fn has_reader(kind: FsKind) -> bool {
     match kind {
         // One arm per reader: `FsKind::X => true,`
         FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 => true,
+        FsKind::Xfs => true,
         _ => false,
     }
 }

@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# Builds the XFS test images (mkfs.xfs from xfsprogs, a protofile made by
+# xfs-tree.py, then a loop mount for what a protofile cannot express):
+#
+#   fs/xfs-v5.img.zst  400 MiB v5 (CRC) volume, default geometry: 4 AGs of
+#                      agblocks 25600 (NOT a power of two, agblklog 15),
+#                      4 KiB blocks, 512-byte inodes, ftype, reflink, bigtime.
+#                      Filled from the protofile, then mounted to add a name
+#                      with a space, hardlinks, a sparse file, a fragmented
+#                      file (falloc + every other block written: alternating
+#                      written and unwritten extents), files in AG >= 1, a
+#                      reflinked copy and distinct mtimes with nanoseconds.
+#   fs/xfs-v4.img.zst  400 MiB v4 (-m crc=0) volume, same geometry, from the
+#                      protofile only (the kernel here has no V4 support, so
+#                      it cannot be mounted; its mtimes are mkfs's clock and
+#                      the manifest has none).
+#   fs/xfs-v4nf.img.zst  the v4 tree again with `-n ftype=0`: directory
+#                      entries without file types.
+#   fs/xfs-1k.img.zst  300 MiB v5 volume with 1 KiB blocks and 4 KiB
+#                      directory blocks (dirblklog 2: block, leaf and node
+#                      directories under dirs/), holding a file of
+#                      2600 alternating written/unwritten 1 KiB extents, so
+#                      its bmbt has two levels below the inode root; then
+#                      frozen (everything checkpointed), one inode changed
+#                      and the filesystem shut down without flushing: the
+#                      log is dirty (needs recovery).
+#   fs/xfs-*.manifest.json  the tree as written (path, type, size, sha256,
+#                      mtime [secs, nanos], symlink target, nlink, rdev,
+#                      written segments of sparse files), the tests' oracle.
+#
+# Verified with xfs_db after building (the script fails otherwise), v5 and v4
+# alike: the root, dir_sf, sizes, links and dev are shortform (core.format
+# local), dir_block is a block directory (one XDB3/XD2B block), dir_leaf a
+# leaf directory (a XDD3/XD2D data block and a leafn block of magic 0x3df1
+# (v5) / 0xd2f1 (v4) at the leaf offset 32 GiB), dir_node a node directory
+# (a da node block 0x3ebe/0xfebe at the leaf offset) whose data fork is in
+# btree form; sparse/frag (v5) has a btree data fork; frag/deep (1k) has a
+# bmbt root of level 2.
+#
+# Needs root (loop mount), xfsprogs, python3, zstd.
+set -euo pipefail
+cd "$(dirname "$0")"
+here=$PWD
+tmp=$(mktemp -d)
+cleanup() {
+    mountpoint -q "$tmp/mnt" && umount "$tmp/mnt"
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+tree="python3 $here/xfs-tree.py"
+mkdir -p "$tmp/mnt" fs
+
+db() { xfs_db -r "$@"; }
+ino_of() { stat -c %i "$tmp/mnt/$1"; }
+want() { # want IMG PATH-INO FIELD-REGEX: one xfs_db check
+    local out
+    out=$(db -c "inode $2" -c "print core.format core.nextents" "$1")
+    grep -Eq "$3" <<<"$out" || {
+        echo "xfs.sh: inode $2 of $1: wanted $3, got: $out" >&2
+        exit 1
+    }
+}
+dirino() { db -c "path /$2" -c "inode" "$1" | sed -n 's/.*current inode number is \([0-9]*\).*/\1/p'; }
+check_dirs() { # the directory forms, by xfs_db
+    local img=$1
+    want "$img" "$(dirino "$img" dir_sf)" 'core.format = 1 '
+    want "$img" "$(dirino "$img" dir_block)" 'core.format = 2 '
+    want "$img" "$(dirino "$img" dir_leaf)" 'core.format = 2 '
+    want "$img" "$(dirino "$img" dir_node)" 'core.format = 3 '
+    db -c "path /dir_block" -c "dblock 0" -c "print" "$img" | grep -E >/dev/null 'magic = 0x(58444233|58443242)'
+    db -c "path /dir_leaf" -c "dblock 8388608" -c "print" "$img" | grep -E >/dev/null 'magic = 0x(3df1|d2f1)'
+    db -c "path /dir_node" -c "dblock 8388608" -c "print" "$img" | grep -E >/dev/null 'magic = 0x(3ebe|febe)'
+}
+
+# ---- v5, default geometry ----
+m5=$here/fs/xfs-v5.manifest.json
+$tree proto "$tmp/src5" "$tmp/proto5" "$m5"
+truncate -s 400M "$tmp/v5.img"
+mkfs.xfs -q -f -L vaultfs-v5 -m uuid=5c0ffee5-0000-4000-8000-000000000005 \
+    -p "$tmp/proto5" "$tmp/v5.img"
+mount -o loop "$tmp/v5.img" "$tmp/mnt"
+mnt=$tmp/mnt
+# A name with a space (protofiles cannot have one).
+$tree write "sizes/with space.txt" "$mnt/sizes/with space.txt" 0 123
+# Hardlinks: sizes/s4097 gets two more names.
+ln "$mnt/sizes/s4097" "$mnt/links/hard1"
+ln "$mnt/sizes/s4097" "$mnt/hard_root"
+s4097=$(python3 -c "import json;print([e['sha256'] for e in json.load(open('$m5'))['entries'] if e['path']=='sizes/s4097'][0])")
+# Sparse: 2 MiB with three written segments.
+mkdir "$mnt/sparse"
+truncate -s 2M "$mnt/sparse/holes"
+$tree write sparse/holes "$mnt/sparse/holes" 0 100
+$tree write sparse/holes "$mnt/sparse/holes" 300000 5000
+$tree write sparse/holes "$mnt/sparse/holes" 2000000 97152
+# Fragmented: 600 blocks preallocated (unwritten), every other one written.
+xfs_io -f -c "falloc 0 2400k" "$mnt/sparse/frag"
+$tree writes sparse/frag "$mnt/sparse/frag" 4096 300 2
+# Directories the kernel places in other AGs, each with a file.
+for d in ag_a ag_b ag_c ag_d; do
+    mkdir "$mnt/$d"
+    $tree write "$d/data" "$mnt/$d/data" 0 65536
+done
+# A reflinked copy: shares sizes/s1m's blocks.
+mkdir "$mnt/reflink"
+cp --reflink=always "$mnt/sizes/s1m" "$mnt/reflink/copy"
+s1m=$(python3 -c "import json;print([e['sha256'] for e in json.load(open('$m5'))['entries'] if e['path']=='sizes/s1m'][0])")
+ag1=""
+for d in ag_a ag_b ag_c ag_d; do
+    if xfs_bmap -v "$mnt/$d/data" | awk 'NR>2 && $4 ~ /^[1-9]/ {found=1} END {exit !found}'; then
+        ag1="$d/data"
+        break
+    fi
+done
+[ -n "$ag1" ] || { echo "xfs.sh: no file landed in AG >= 1" >&2; exit 1; }
+python3 - "$m5" "$s4097" "$s1m" "$ag1" "$tree" <<'EOF'
+import json, subprocess, sys
+m, s4097, s1m, ag1 = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+tree = sys.argv[5].split()
+def sha(path, segs, size):
+    return subprocess.check_output(tree + ["sha", path, json.dumps(segs), str(size)], text=True).strip()
+holes = [[0, 100], [300000, 5000], [2000000, 97152]]
+frag = [[k * 8192, 4096] for k in range(300)]
+new = [
+    {"path": "sizes/with space.txt", "type": "file", "size": 123, "sha256": sha("sizes/with space.txt", [[0, 123]], 123), "nlink": 1},
+    {"path": "sizes/s4097", "type": "file", "size": 4097, "sha256": s4097, "nlink": 3},
+    {"path": "links/hard1", "type": "file", "size": 4097, "sha256": s4097, "nlink": 3, "same_as": "sizes/s4097"},
+    {"path": "hard_root", "type": "file", "size": 4097, "sha256": s4097, "nlink": 3, "same_as": "sizes/s4097"},
+    {"path": "sparse", "type": "dir"},
+    {"path": "sparse/holes", "type": "file", "size": 2 << 20, "sha256": sha("sparse/holes", holes, 2 << 20), "nlink": 1, "segments": holes},
+    {"path": "sparse/frag", "type": "file", "size": 600 * 4096, "sha256": sha("sparse/frag", frag, 600 * 4096), "nlink": 1, "segments": frag},
+    {"path": "reflink", "type": "dir"},
+    {"path": "reflink/copy", "type": "file", "size": 1 << 20, "sha256": s1m, "nlink": 1, "content_of": "sizes/s1m"},
+]
+for d in ["ag_a", "ag_b", "ag_c", "ag_d"]:
+    new.append({"path": d, "type": "dir"})
+    new.append({"path": d + "/data", "type": "file", "size": 65536, "sha256": sha(d + "/data", [[0, 65536]], 65536), "nlink": 1})
+subprocess.check_call(tree + ["add", m, json.dumps(new)])
+subprocess.check_call(tree + ["add", m, json.dumps({"btree_file": "sparse/frag", "ag1_file": ag1})])
+EOF
+# Times past 2038 and before 1970 (bigtime; -1000000000.25 s is second
+# -1000000001 plus 0.75 s), set before the stamping,
+# which leaves them alone.
+mkdir "$mnt/times"
+$tree write times/future "$mnt/times/future" 0 10
+$tree write times/past "$mnt/times/past" 0 10
+touch -m -d @4102444800.5 "$mnt/times/future"
+touch -m -d @-1000000000.25 "$mnt/times/past"
+python3 - "$m5" "$tree" <<'EOF2'
+import json, subprocess, sys
+m, tree = sys.argv[1], sys.argv[2].split()
+new = [{"path": "times", "type": "dir"}]
+for name, t in [("future", [4102444800, 500000000]), ("past", [-1000000001, 750000000])]:
+    sha = subprocess.check_output(tree + ["sha", "times/" + name, "[[0, 10]]", "10"], text=True).strip()
+    new.append({"path": "times/" + name, "type": "file", "size": 10, "sha256": sha, "nlink": 1, "mtime": t})
+subprocess.check_call(tree + ["add", m, json.dumps(new)])
+EOF2
+$tree stamp "$mnt" "$m5"
+frag_ino=$(ino_of sparse/frag)
+umount "$mnt"
+want "$tmp/v5.img" "$frag_ino" 'core.format = 3 '
+check_dirs "$tmp/v5.img"
+zstd -q -19 -f "$tmp/v5.img" -o fs/xfs-v5.img.zst
+
+# ---- v4 ----
+m4=$here/fs/xfs-v4.manifest.json
+$tree proto "$tmp/src4" "$tmp/proto4" "$m4"
+truncate -s 400M "$tmp/v4.img"
+mkfs.xfs -q -f -L vaultfs-v4 -m crc=0,uuid=5c0ffee5-0000-4000-8000-000000000004 \
+    -p "$tmp/proto4" "$tmp/v4.img"
+check_dirs "$tmp/v4.img"
+zstd -q -19 -f "$tmp/v4.img" -o fs/xfs-v4.img.zst
+# The same without ftype in directory entries (kinds come from the inodes).
+cp "$m4" fs/xfs-v4nf.manifest.json
+truncate -s 400M "$tmp/v4nf.img"
+mkfs.xfs -q -f -L vaultfs-v4nf -m crc=0 -n ftype=0 -p "$tmp/proto4" "$tmp/v4nf.img"
+! db -c version "$tmp/v4nf.img" | grep >/dev/null FTYPE ||
+    { echo "xfs.sh: v4nf has ftype" >&2; exit 1; }
+check_dirs "$tmp/v4nf.img"
+zstd -q -19 -f "$tmp/v4nf.img" -o fs/xfs-v4nf.img.zst
+
+# ---- v5, 1 KiB blocks, two-level bmbt, dirty log ----
+m1=$here/fs/xfs-1k.manifest.json
+echo '{"entries": []}' >"$m1"
+truncate -s 300M "$tmp/1k.img"
+mkfs.xfs -q -f -b size=1024 -n size=4096 -L vaultfs-1k -m uuid=5c0ffee5-0000-4000-8000-000000000001 "$tmp/1k.img"
+mount -o loop "$tmp/1k.img" "$mnt"
+# Directories of 4 KiB blocks over 1 KiB filesystem blocks (dirblklog 2).
+python3 - "$mnt" "$m1" "$tree" <<'EOF2'
+import json, os, subprocess, sys
+mnt, m, tree = sys.argv[1], sys.argv[2], sys.argv[3].split()
+new = [{"path": "dirs", "type": "dir"}]
+os.mkdir(os.path.join(mnt, "dirs"))
+for d, n in [("block", 40), ("leaf", 300), ("node", 2200)]:
+    os.mkdir(os.path.join(mnt, "dirs", d))
+    new.append({"path": f"dirs/{d}", "type": "dir"})
+    for i in range(n):
+        name = f"e{i:05d}" + ("-" + "x" * 100 if d == "node" else "")
+        open(os.path.join(mnt, "dirs", d, name), "wb").close()
+        new.append({"path": f"dirs/{d}/{name}", "type": "file", "size": 0,
+                    "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "nlink": 1})
+man = json.load(open(m))
+man["entries"] = sorted(man["entries"] + new, key=lambda e: e["path"])
+json.dump(man, open(m, "w"))
+EOF2
+mkdir "$mnt/frag"
+xfs_io -f -c "falloc 0 2600k" "$mnt/frag/deep"
+$tree writes frag/deep "$mnt/frag/deep" 1024 1300 2
+$tree write marker "$mnt/marker" 0 10
+python3 - "$m1" "$tree" <<'EOF'
+import json, subprocess, sys
+m, tree = sys.argv[1], sys.argv[2].split()
+segs = [[k * 2048, 1024] for k in range(1300)]
+sha = subprocess.check_output(tree + ["sha", "frag/deep", json.dumps(segs), str(2600 * 1024)], text=True).strip()
+sha_m = subprocess.check_output(tree + ["sha", "marker", "[[0, 10]]", "10"], text=True).strip()
+new = [
+    {"path": "frag", "type": "dir"},
+    {"path": "frag/deep", "type": "file", "size": 2600 * 1024, "sha256": sha, "nlink": 1, "segments": segs},
+    # Its mtime is changed after the checkpoint, in the log only.
+    {"path": "marker", "type": "file", "size": 10, "sha256": sha_m, "nlink": 1, "no_mtime": True},
+]
+subprocess.check_call(tree + ["add", m, json.dumps(new)])
+subprocess.check_call(tree + ["add", m, json.dumps({"btree_file": "frag/deep", "dirty_log": True})])
+EOF
+$tree stamp "$mnt" "$m1"  # (also rewrites the manifest one entry a line)
+deep_ino=$(ino_of frag/deep)
+xfs_freeze -f "$mnt"
+xfs_freeze -u "$mnt"
+touch -d @1700000000 "$mnt/marker"
+xfs_io -c fsync "$mnt/marker"
+xfs_io -x -c "shutdown" "$mnt"
+umount "$mnt"
+want "$tmp/1k.img" "$deep_ino" 'core.format = 3 '
+db -c "inode $deep_ino" -c "print u3.bmbt.level" "$tmp/1k.img" | grep >/dev/null 'level = 2' ||
+    { echo "xfs.sh: frag/deep's bmbt is not two levels deep" >&2; exit 1; }
+db -c "sb 0" -c "print dirblklog" "$tmp/1k.img" | grep >/dev/null 'dirblklog = 2'
+want "$tmp/1k.img" "$(dirino "$tmp/1k.img" dirs/block)" 'core.format = 2 '
+db -c "path /dirs/block" -c "dblock 0" -c "print" "$tmp/1k.img" | grep -E >/dev/null 'magic = 0x58444233'
+want "$tmp/1k.img" "$(dirino "$tmp/1k.img" dirs/leaf)" 'core.format = 2 '
+db -c "path /dirs/leaf" -c "dblock 33554432" -c "print" "$tmp/1k.img" | grep -E >/dev/null 'magic = 0x3df1'
+db -c "path /dirs/node" -c "dblock 33554432" -c "print" "$tmp/1k.img" | grep -E >/dev/null 'magic = 0x3ebe'
+zstd -q -19 -f "$tmp/1k.img" -o fs/xfs-1k.img.zst
+# ---- fuzz seeds: small trees, only the non-zero sectors ----
+seeds=$here/../fuzz/seeds/xfs
+mkdir -p "$seeds" "$tmp/seedsrc"
+printf 'hello xfs\n' >"$tmp/seedsrc/a"
+head -c 5000 /dev/zero | tr '\0' 'x' >"$tmp/seedsrc/b"
+{
+    echo /dev/null
+    echo 0 0
+    echo d--755 0 0
+    echo " a ---644 0 0 $tmp/seedsrc/a"
+    echo " b ---644 0 0 $tmp/seedsrc/b"
+    echo " l l--777 0 0 a"
+    echo " longlink l--777 0 0 $(printf 'x/%.0s' $(seq 80))end"
+    echo " c c--666 0 0 1 3"
+    echo " block d--755 0 0"
+    for i in $(seq 40); do echo "  f$i ---644 0 0 $tmp/seedsrc/a"; done
+    echo " $"
+    echo " leaf d--755 0 0"
+    for i in $(seq 300); do echo "  g$i ---644 0 0 $tmp/seedsrc/a"; done
+    echo " $"
+    echo "$"
+} >"$tmp/seedproto"
+for v in 5 4; do
+    truncate -s 300M "$tmp/seed$v.img"
+    crc=1
+    [ $v = 4 ] && crc=0
+    mkfs.xfs -q -f -m crc=$crc -p "$tmp/seedproto" "$tmp/seed$v.img" 2>/dev/null
+done
+# v5: a file whose 40 one-byte extents need a bmbt.
+mount -o loop "$tmp/seed5.img" "$mnt"
+for k in $(seq 0 2 78); do
+    xfs_io -f -c "pwrite -q -S 0x41 $((k * 4096)) 1" "$mnt/frag"
+done
+umount "$mnt"
+python3 "$here/xfs-fuzz-seed.py" "$tmp/seed5.img" "$seeds/v5"
+python3 "$here/xfs-fuzz-seed.py" "$tmp/seed4.img" "$seeds/v4"
+ls -l fs/xfs-*.zst
