@@ -10,6 +10,7 @@
 
 pub mod detect;
 pub mod mem;
+pub mod ntfs;
 pub mod walk;
 
 use std::fmt;
@@ -295,10 +296,9 @@ pub trait Filesystem: Send + Sync {
 /// Opens the filesystem of kind `kind` on `vol`, or says that no reader
 /// exists for it yet.
 pub fn open(kind: FsKind, vol: Source, opts: &FsOptions) -> Result<Arc<dyn Filesystem>, FsError> {
-    let _ = (&vol, opts);
-    #[allow(clippy::match_single_binding)]
     match kind {
         // One arm per reader: `FsKind::X => Ok(Arc::new(x::XFs::open(vol, opts)?)),`
+        FsKind::Ntfs => Ok(Arc::new(ntfs::NtfsFs::open(vol, opts)?)),
         _ => Err(FsError::Unsupported {
             fs: kind.reader_name(),
             detail: format!("no reader for {kind} volumes yet"),
@@ -309,9 +309,9 @@ pub fn open(kind: FsKind, vol: Source, opts: &FsOptions) -> Result<Arc<dyn Files
 /// Does a reader exist for `kind`? (The tree shows a `pN/` directory only
 /// for these.)
 pub fn has_reader(kind: FsKind) -> bool {
-    #[allow(clippy::match_single_binding)]
     match kind {
         // One arm per reader: `FsKind::X => true,`
+        FsKind::Ntfs => true,
         _ => false,
     }
 }
