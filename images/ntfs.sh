@@ -186,7 +186,7 @@ write("dos/LongFileName.text", b"has a DOS name too\n")
 subprocess.run(["setfattr", "-n", "system.ntfs_dos_name", "-v", "LONGFI~1.TEX",
                 full("dos/LongFileName.text")], check=True)
 mkdir("nested/a/b/c/d/e")
-for q in ["nested/a", "nested/a/b", "nested/a/b/c", "nested/a/b/c/d"]:
+for q in ["nested", "nested/a", "nested/a/b", "nested/a/b/c", "nested/a/b/c/d"]:
     entries[q] = {"type": "dir"}
 write("nested/a/b/c/d/e/deep.txt", b"six levels down\n")
 
@@ -227,6 +227,9 @@ deleted.append(dict(del_rec, path="deleted_me.txt"))
 for i, (q, e) in enumerate(sorted(entries.items())):
     e["mtime"] = T0 + 1000 * i + 7
     e["mtime_ns"] = 123_456_700
+# Hard links are one file with one mtime.
+for q in ["hard/b.txt", "hard/sub/c.txt"]:
+    entries[q]["mtime"] = entries["hard/a.txt"]["mtime"]
 for q in sorted(entries, key=lambda q: -q.count("/")):
     e = entries[q]
     if e["type"] == "symlink":
