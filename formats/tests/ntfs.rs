@@ -239,3 +239,206 @@ fn details_show_file_name_times() {
     let d: BTreeMap<String, String> = fs.details(f).expect("details").into_iter().collect();
     assert!(d["data.runs"].parse::<u64>().expect("runs") > 600, "{d:?}");
 }
+
+// ---- damage made in memory -------------------------------------------
+
+/// The byte offset of MFT record `n` in the image (found by the record
+/// number XP and later store at 0x2C).
+fn record_at(img: &[u8], n: u32) -> usize {
+    (0..img.len() / 1024)
+        .map(|i| i * 1024)
+        .find(|&at| &img[at..at + 4] == b"FILE" && img[at + 0x2C..at + 0x30] == n.to_le_bytes())
+        .unwrap_or_else(|| panic!("record {n} not found"))
+}
+
+/// The offset of the first attribute of `type_code` in the record at `rec`.
+fn attr_at(img: &[u8], rec: usize, type_code: u32) -> usize {
+    let mut at = rec + u16::from_le_bytes([img[rec + 0x14], img[rec + 0x15]]) as usize;
+    loop {
+        let ty = u32::from_le_bytes(img[at..at + 4].try_into().expect("4"));
+        assert_ne!(ty, 0xFFFF_FFFF, "no attribute {type_code:#x}");
+        if ty == type_code {
+            return at;
+        }
+        at += u32::from_le_bytes(img[at + 4..at + 8].try_into().expect("4")) as usize;
+    }
+}
+
+fn u64_at(img: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(img[at..at + 8].try_into().expect("8"))
+}
+
+/// The MFT record number of `path` on the pristine image.
+fn record_of(path: &str) -> u32 {
+    let fs = open(image(), false).expect("open");
+    resolve(&fs, path).0 as u32
+}
+
+/// The first cluster of the first run of the non-resident attribute at `a`.
+fn first_lcn(img: &[u8], a: usize) -> u64 {
+    let pairs = a + u16::from_le_bytes([img[a + 0x20], img[a + 0x21]]) as usize;
+    let h = img[pairs];
+    let (ls, os) = ((h & 0xF) as usize, (h >> 4) as usize);
+    let mut lcn = 0u64;
+    for i in 0..os {
+        lcn |= u64::from(img[pairs + 1 + ls + i]) << (8 * i);
+    }
+    lcn
+}
+
+fn corrupt_text(r: Result<impl Sized, FsError>) -> String {
+    match r {
+        Err(e @ FsError::Corrupt { .. }) => e.to_string(),
+        Err(e) => panic!("not Corrupt: {e}"),
+        Ok(_) => panic!("no error"),
+    }
+}
+
+#[test]
+fn an_encrypted_file_is_listed_but_not_opened() {
+    let n = record_of("sizes/4k");
+    let mut img = image();
+    let si = attr_at(&img, record_at(&img, n), 0x10);
+    let value = si + u16::from_le_bytes([img[si + 0x14], img[si + 0x15]]) as usize;
+    img[value + 32 + 1] |= 0x40; // FILE_ATTRIBUTE_ENCRYPTED (0x4000)
+    let fs = open(img, false).expect("open");
+    let ino = resolve(&fs, "sizes/4k");
+    assert_eq!(fs.metadata(ino).expect("metadata").size, 4096);
+    assert!(matches!(fs.open(ino), Err(FsError::Encrypted { .. })));
+    assert!(check_invariants(&fs).is_err_and(|e| e.contains("encrypted")));
+}
+
+#[test]
+fn bytes_past_the_valid_data_length_read_as_zeros() {
+    let n = record_of("sizes/4k1");
+    let pristine = image();
+    let mut img = pristine.clone();
+    let data = attr_at(&img, record_at(&img, n), 0x80);
+    assert_eq!(img[data + 8], 1, "non-resident");
+    img[data + 0x38..data + 0x40].copy_from_slice(&100u64.to_le_bytes());
+    let want = {
+        let fs = open(pristine, false).expect("open");
+        read_all(&fs, resolve(&fs, "sizes/4k1"))
+    };
+    let fs = open(img, false).expect("open");
+    let got = read_all(&fs, resolve(&fs, "sizes/4k1"));
+    assert_eq!(got.len(), 4097);
+    assert_eq!(&got[..100], &want[..100]);
+    assert!(got[100..].iter().all(|&b| b == 0));
+}
+
+#[test]
+fn a_damaged_boot_sector_is_a_named_error() {
+    let mut img = image();
+    img[0x0B] = 0;
+    img[0x0C] = 0;
+    let e = corrupt_text(open(img, false));
+    assert!(e.contains("NTFS boot sector"), "{e}");
+}
+
+#[test]
+fn a_torn_mft_record_is_a_named_error() {
+    let n = record_of("sizes/4k1");
+    let mut img = image();
+    let at = record_at(&img, n);
+    img[at + 1022] ^= 0xFF;
+    let fs = open(img, false).expect("open");
+    let sizes = resolve(&fs, "sizes");
+    let e = corrupt_text(fs.read_dir(sizes));
+    assert!(e.contains(&format!("NTFS MFT record {n}")) && e.contains("torn"), "{e}");
+    // $MFT's own record.
+    let mut img = image();
+    let at = record_at(&img, 0);
+    img[at + 510] ^= 0xFF;
+    let e = corrupt_text(open(img, false));
+    assert!(e.contains("NTFS MFT record 0"), "{e}");
+}
+
+#[test]
+fn damaged_index_blocks_are_named_errors() {
+    let mut img = image();
+    let mut hit = 0;
+    for at in (0..img.len()).step_by(4096) {
+        if &img[at..at + 4] == b"INDX" {
+            img[at + 510] ^= 0xFF;
+            hit += 1;
+        }
+    }
+    assert!(hit > 3, "{hit} index blocks");
+    let fs = open(img, false).expect("open");
+    let e = corrupt_text(walk(&fs, &mut |_, _| Ok(())));
+    assert!(e.contains("NTFS index block") && e.contains("torn"), "{e}");
+}
+
+#[test]
+fn runs_outside_the_volume_and_overflowing_attributes_are_named_errors() {
+    let n = record_of("sizes/4k1");
+    let mut img = image();
+    let data = attr_at(&img, record_at(&img, n), 0x80);
+    let pairs = data + u16::from_le_bytes([img[data + 0x20], img[data + 0x21]]) as usize;
+    img[pairs..pairs + 7].copy_from_slice(&[0x41, 0x02, 0xFF, 0xFF, 0xFF, 0x7F, 0x00]);
+    let fs = open(img, false).expect("open");
+    let e = corrupt_text(fs.open(resolve(&fs, "sizes/4k1")));
+    assert!(e.contains("outside the volume"), "{e}");
+
+    let mut img = image();
+    let data = attr_at(&img, record_at(&img, n), 0x80);
+    img[data + 4..data + 8].copy_from_slice(&0x1000u32.to_le_bytes());
+    let fs = open(img, false).expect("open");
+    let sizes = resolve(&fs, "sizes");
+    let e = corrupt_text(fs.read_dir(sizes));
+    assert!(e.contains(&format!("NTFS MFT record {n} attribute")) && e.contains("overflows"), "{e}");
+}
+
+#[test]
+fn a_damaged_attribute_list_is_a_named_error() {
+    let n = record_of("fragmented.bin");
+    let pristine = image();
+    let list = attr_at(&pristine, record_at(&pristine, n), 0x20);
+    assert_eq!(pristine[list + 8], 1, "the list is non-resident");
+    let at = first_lcn(&pristine, list) as usize * 4096;
+    let len = u64_at(&pristine, list + 0x30) as usize;
+    // Every entry pointing back at the base record: a loop that drops the
+    // extents held elsewhere.
+    let mut img = pristine.clone();
+    let mut e = at;
+    while e < at + len {
+        let elen = u16::from_le_bytes([img[e + 4], img[e + 5]]) as usize;
+        img[e + 0x10..e + 0x16].copy_from_slice(&u64::from(n).to_le_bytes()[..6]);
+        e += elen;
+    }
+    let fs = open(img, false).expect("open");
+    let err = corrupt_text(fs.open(resolve(&fs, "fragmented.bin")));
+    assert!(err.contains(&format!("NTFS MFT record {n}")), "{err}");
+    // An entry pointing at another file's record.
+    let mut img = pristine.clone();
+    let last = {
+        let mut e = at;
+        let mut last = at;
+        while e < at + len && img[e + 4] != 0 {
+            last = e;
+            e += u16::from_le_bytes([img[e + 4], img[e + 5]]) as usize;
+        }
+        last
+    };
+    img[last + 0x10..last + 0x16].copy_from_slice(&5u64.to_le_bytes()[..6]);
+    let fs = open(img, false).expect("open");
+    let root = fs.read_dir(fs.root());
+    let err = corrupt_text(root);
+    assert!(err.contains("belongs to record"), "{err}");
+}
+
+#[test]
+fn lznt1_garbage_is_an_error_not_wrong_bytes() {
+    let n = record_of("compressed/text.txt");
+    let mut img = image();
+    let data = attr_at(&img, record_at(&img, n), 0x80);
+    let lcn = first_lcn(&img, data) as usize;
+    img[lcn * 4096..lcn * 4096 + 4096].fill(0xFF);
+    let fs = open(img, false).expect("open");
+    let src = fs.open(resolve(&fs, "compressed/text.txt")).expect("open");
+    let mut b = vec![0u8; 100];
+    let e = src.read_exact_at(0, &mut b).expect_err("garbage");
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+    assert!(e.to_string().contains("LZNT1"), "{e}");
+}
