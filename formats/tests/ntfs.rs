@@ -85,9 +85,15 @@ fn matches_the_manifest() {
     let want = m["entries"].as_object().expect("entries");
     let got = tree(&fs);
     let got_plain: Vec<&String> = got.keys().filter(|p| !p.contains(':')).collect();
-    let extra: Vec<_> = got_plain.iter().filter(|p| !want.contains_key(**p)).collect();
+    let extra: Vec<_> = got_plain
+        .iter()
+        .filter(|p| !want.contains_key(**p))
+        .collect();
     let missing: Vec<_> = want.keys().filter(|p| !got.contains_key(*p)).collect();
-    assert!(extra.is_empty() && missing.is_empty(), "extra {extra:?}, missing {missing:?}");
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "extra {extra:?}, missing {missing:?}"
+    );
     assert_eq!(fs.info().label.as_deref(), m["label"].as_str());
     for (path, w) in want {
         let e = &got[path];
@@ -100,35 +106,69 @@ fn matches_the_manifest() {
             other => panic!("{other}"),
         };
         assert_eq!(e.kind, kind, "{path}");
-        assert_eq!(meta.mtime.secs, w["mtime"].as_i64().expect("mtime"), "{path} mtime");
+        assert_eq!(
+            meta.mtime.secs,
+            w["mtime"].as_i64().expect("mtime"),
+            "{path} mtime"
+        );
         if let Some(ns) = w.get("mtime_ns") {
-            assert_eq!(u64::from(meta.mtime.nanos), ns.as_u64().expect("ns"), "{path} mtime ns");
+            assert_eq!(
+                u64::from(meta.mtime.nanos),
+                ns.as_u64().expect("ns"),
+                "{path} mtime ns"
+            );
         }
         if let Some(n) = w.get("nlink") {
-            assert_eq!(u64::from(meta.nlink), n.as_u64().expect("nlink"), "{path} nlink");
+            assert_eq!(
+                u64::from(meta.nlink),
+                n.as_u64().expect("nlink"),
+                "{path} nlink"
+            );
         }
         match kind {
             FileKind::File => {
                 assert_eq!(meta.size, w["size"].as_u64().expect("size"), "{path} size");
                 let data = read_all(&fs, e.ino);
-                assert_eq!(sha(&data), w["sha256"].as_str().expect("sha"), "{path} content");
+                assert_eq!(
+                    sha(&data),
+                    w["sha256"].as_str().expect("sha"),
+                    "{path} content"
+                );
             }
             FileKind::Symlink => {
-                assert_eq!(fs.read_link(e.ino).expect("link"), w["target"].as_str().expect("t"), "{path}");
+                assert_eq!(
+                    fs.read_link(e.ino).expect("link"),
+                    w["target"].as_str().expect("t"),
+                    "{path}"
+                );
             }
             _ => {}
         }
         let streams = w.get("streams").and_then(Value::as_object);
         let listed: Vec<&String> = got
             .keys()
-            .filter(|p| p.strip_prefix(path.as_str()).is_some_and(|r| r.starts_with(':')))
+            .filter(|p| {
+                p.strip_prefix(path.as_str())
+                    .is_some_and(|r| r.starts_with(':'))
+            })
             .collect();
-        assert_eq!(listed.len(), streams.map_or(0, |s| s.len()), "{path} streams");
+        assert_eq!(
+            listed.len(),
+            streams.map_or(0, |s| s.len()),
+            "{path} streams"
+        );
         for (name, s) in streams.into_iter().flatten() {
             let sp = format!("{path}:{name}");
             let se = got.get(&sp).unwrap_or_else(|| panic!("{sp} not listed"));
-            assert_eq!(fs.metadata(se.ino).expect("meta").size, s["size"].as_u64().expect("size"));
-            assert_eq!(sha(&read_all(&fs, se.ino)), s["sha256"].as_str().expect("sha"), "{sp}");
+            assert_eq!(
+                fs.metadata(se.ino).expect("meta").size,
+                s["size"].as_u64().expect("size")
+            );
+            assert_eq!(
+                sha(&read_all(&fs, se.ino)),
+                s["sha256"].as_str().expect("sha"),
+                "{sp}"
+            );
         }
     }
     // Hard links share one inode.
@@ -189,13 +229,27 @@ fn lookups_are_case_insensitive_but_exact_first() {
         let name = format!("ENTRY_{i:04}_WITH_A_LONGER_NAME.TXT");
         assert!(fs.lookup(big, &name).expect("lookup").is_some(), "{name}");
     }
-    assert!(fs.lookup(big, "entry_3000_with_a_longer_name.txt").expect("lookup").is_none());
+    assert!(
+        fs.lookup(big, "entry_3000_with_a_longer_name.txt")
+            .expect("lookup")
+            .is_none()
+    );
     // The DOS alias is hidden from listings, and the long name shown once.
     let dos = resolve(&fs, "dos");
-    let names: Vec<String> = fs.read_dir(dos).expect("dir").into_iter().map(|e| e.name).collect();
+    let names: Vec<String> = fs
+        .read_dir(dos)
+        .expect("dir")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     assert_eq!(names, ["LongFileName.text"]);
     // System files are not listed, as ntfs-3g hides them.
-    let root: Vec<String> = fs.read_dir(fs.root()).expect("root").into_iter().map(|e| e.name).collect();
+    let root: Vec<String> = fs
+        .read_dir(fs.root())
+        .expect("root")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     assert!(!root.iter().any(|n| n.starts_with('$')), "{root:?}");
     assert!(fs.lookup(fs.root(), "$MFT").expect("lookup").is_none());
 }
@@ -214,7 +268,10 @@ fn the_deleted_file_is_found() {
         assert_eq!(d.meta.size, w["size"].as_u64().expect("size"));
         assert_eq!(d.meta.kind, FileKind::File);
         // Nothing has reused its clusters on this volume.
-        assert_eq!(sha(&read_all(&fs, d.ino)), w["sha256"].as_str().expect("sha"));
+        assert_eq!(
+            sha(&read_all(&fs, d.ino)),
+            w["sha256"].as_str().expect("sha")
+        );
         assert!(matches!(fs.metadata(d.ino), Err(FsError::NoInode(_))));
     }
 }
@@ -224,10 +281,20 @@ fn details_show_file_name_times() {
     let fs = open(image(), true).expect("open");
     let ino = resolve(&fs, "dos/LongFileName.text");
     let d: BTreeMap<String, String> = fs.details(ino).expect("details").into_iter().collect();
-    for k in ["fn[0].created", "fn[0].modified", "fn[0].mft_changed", "fn[0].accessed", "si_modified"] {
+    for k in [
+        "fn[0].created",
+        "fn[0].modified",
+        "fn[0].mft_changed",
+        "fn[0].accessed",
+        "si_modified",
+    ] {
         assert!(d.get(k).is_some_and(|v| v.ends_with(" UTC")), "{k}: {d:?}");
     }
-    let namespaces: Vec<&String> = d.iter().filter(|(k, _)| k.ends_with(".namespace")).map(|(_, v)| v).collect();
+    let namespaces: Vec<&String> = d
+        .iter()
+        .filter(|(k, _)| k.ends_with(".namespace"))
+        .map(|(_, v)| v)
+        .collect();
     assert!(namespaces.iter().any(|n| *n == "DOS"), "{namespaces:?}");
     let jn = resolve(&fs, "links/junction");
     let d: BTreeMap<String, String> = fs.details(jn).expect("details").into_iter().collect();
@@ -345,7 +412,10 @@ fn a_torn_mft_record_is_a_named_error() {
     let fs = open(img, false).expect("open");
     let sizes = resolve(&fs, "sizes");
     let e = corrupt_text(fs.read_dir(sizes));
-    assert!(e.contains(&format!("NTFS MFT record {n}")) && e.contains("torn"), "{e}");
+    assert!(
+        e.contains(&format!("NTFS MFT record {n}")) && e.contains("torn"),
+        "{e}"
+    );
     // $MFT's own record.
     let mut img = image();
     let at = record_at(&img, 0);
@@ -387,7 +457,10 @@ fn runs_outside_the_volume_and_overflowing_attributes_are_named_errors() {
     let fs = open(img, false).expect("open");
     let sizes = resolve(&fs, "sizes");
     let e = corrupt_text(fs.read_dir(sizes));
-    assert!(e.contains(&format!("NTFS MFT record {n} attribute")) && e.contains("overflows"), "{e}");
+    assert!(
+        e.contains(&format!("NTFS MFT record {n} attribute")) && e.contains("overflows"),
+        "{e}"
+    );
 }
 
 #[test]

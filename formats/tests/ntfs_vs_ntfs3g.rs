@@ -54,7 +54,10 @@ fn drive_less(t: &str, mnt: &str) -> String {
 }
 
 fn sha(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(b)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn require(what: bool, missing: &str) {
@@ -84,7 +87,11 @@ struct Mounted(PathBuf);
 
 impl Drop for Mounted {
     fn drop(&mut self) {
-        for cmd in [&["umount"][..], &["fusermount3", "-u"], &["fusermount", "-u"]] {
+        for cmd in [
+            &["umount"][..],
+            &["fusermount3", "-u"],
+            &["fusermount", "-u"],
+        ] {
             let ok = Command::new(cmd[0])
                 .args(&cmd[1..])
                 .arg(&self.0)
@@ -107,7 +114,16 @@ fn unhex(s: &str) -> Vec<u8> {
 /// Streams per path from `getfattr -R -d -m '^user\.' -e hex`.
 fn xattr_streams(mnt: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
     let out = Command::new("getfattr")
-        .args(["-R", "-h", "-d", "-m", "^user\\.", "-e", "hex", "--absolute-names"])
+        .args([
+            "-R",
+            "-h",
+            "-d",
+            "-m",
+            "^user\\.",
+            "-e",
+            "hex",
+            "--absolute-names",
+        ])
         .arg(mnt)
         .output()
         .expect("getfattr");
@@ -120,7 +136,9 @@ fn xattr_streams(mnt: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
             cur = p.strip_prefix(&prefix).unwrap_or(p).to_string();
         } else if let Some((k, v)) = line.split_once('=') {
             let name = k.strip_prefix("user.").expect("user.").to_string();
-            all.entry(cur.clone()).or_default().insert(name, sha(&unhex(v)));
+            all.entry(cur.clone())
+                .or_default()
+                .insert(name, sha(&unhex(v)));
         }
     }
     all
@@ -134,7 +152,11 @@ fn walk_mount(mnt: &Path) -> BTreeMap<String, Seen> {
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).expect("read_dir") {
             let p = e.expect("entry").path();
-            let rel = p.strip_prefix(mnt).expect("prefix").to_string_lossy().into_owned();
+            let rel = p
+                .strip_prefix(mnt)
+                .expect("prefix")
+                .to_string_lossy()
+                .into_owned();
             let m = std::fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("{rel}: {e}"));
             let ft = m.file_type();
             let mut s = Seen {
@@ -152,7 +174,10 @@ fn walk_mount(mnt: &Path) -> BTreeMap<String, Seen> {
                 stack.push(p.clone());
             } else if ft.is_symlink() {
                 s.kind = "symlink";
-                let t = std::fs::read_link(&p).expect("readlink").to_string_lossy().into_owned();
+                let t = std::fs::read_link(&p)
+                    .expect("readlink")
+                    .to_string_lossy()
+                    .into_owned();
                 s.target = Some(drive_less(&t, &mnt_s));
             } else if ft.is_file() {
                 s.kind = "file";
@@ -230,10 +255,9 @@ fn the_same_tree_as_ntfs3g() {
     require(has_command("ntfs-3g"), "ntfs-3g (Debian package ntfs-3g)");
     require(has_command("getfattr"), "getfattr (Debian package attr)");
 
-    let packed = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs/ntfs.img.zst"),
-    )
-    .expect("image");
+    let packed =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs/ntfs.img.zst"))
+            .expect("image");
     let raw = zstd::decode_all(packed.as_slice()).expect("zstd");
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("ntfs.img");
@@ -274,6 +298,11 @@ fn the_same_tree_as_ntfs3g() {
             differ.push(format!("{path}:\n  ntfs-3g {t:?}\n  ours    {o:?}"));
         }
     }
-    assert!(differ.is_empty(), "{} entries differ:\n{}", differ.len(), differ.join("\n"));
+    assert!(
+        differ.is_empty(),
+        "{} entries differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
     assert!(theirs.len() > 3000, "{} entries", theirs.len());
 }

@@ -230,8 +230,7 @@ impl NtfsFs {
                 match inode.value(&self.mft, AT_DATA, &[])? {
                     Some(v)
                         if (9..=reparse::INTX_MAX).contains(&v.size())
-                            && v.flags() & (attr::FLAG_COMPRESSED | attr::FLAG_ENCRYPTED)
-                                == 0 =>
+                            && v.flags() & (attr::FLAG_COMPRESSED | attr::FLAG_ENCRYPTED) == 0 =>
                     {
                         target = reparse::interix_target(&self.small(&inode, &v, "$DATA")?);
                         if target.is_some() {
@@ -300,7 +299,13 @@ impl NtfsFs {
                 }
                 let name = format!("{} $INDEX_ALLOCATION", Record::name(inode.record));
                 let damage = |d: String| FsError::corrupt(name.clone(), inode.offset, d);
-                Some(data::source(&self.mft.vol, self.mft.cluster, &v, &name, &damage)?)
+                Some(data::source(
+                    &self.mft.vol,
+                    self.mft.cluster,
+                    &v,
+                    &name,
+                    &damage,
+                )?)
             }
             None => None,
         };
@@ -351,7 +356,8 @@ impl NtfsFs {
                 format!("the block says it is VCN {stored}"),
             ));
         }
-        let node = Arc::new(index::parse_node(&buf, 0x18).map_err(|d| FsError::corrupt(what(), at, d))?);
+        let node =
+            Arc::new(index::parse_node(&buf, 0x18).map_err(|d| FsError::corrupt(what(), at, d))?);
         self.blocks.insert((ix.record, vcn), node.clone());
         Ok(node)
     }
@@ -373,7 +379,11 @@ impl NtfsFs {
                 format!(
                     "the entry {:?} points at record {rec} sequence {seq}, which is {} with sequence {}",
                     utf16_string(&name.name),
-                    if f.inode.in_use { "in use" } else { "not in use" },
+                    if f.inode.in_use {
+                        "in use"
+                    } else {
+                        "not in use"
+                    },
                     f.inode.seq
                 ),
             ));

@@ -42,7 +42,11 @@ fn size_field(v: u8, cluster: u32, what: &str) -> Result<u32, FsError> {
         u32::try_from(u64::from(v as u8) * u64::from(cluster)).ok()
     } else {
         let shift = u32::from(v.unsigned_abs());
-        if shift < 31 { Some(1u32 << shift) } else { None }
+        if shift < 31 {
+            Some(1u32 << shift)
+        } else {
+            None
+        }
     };
     match size {
         Some(s) if (256..=MAX_RECORD).contains(&s) && s.is_power_of_two() => Ok(s),
@@ -84,7 +88,9 @@ impl Boot {
             .checked_mul(u64::from(cluster_size))
             .is_none_or(|at| at >= volume_size)
         {
-            return Err(bad(format!("$MFT at cluster {mft_lcn} lies outside the volume")));
+            return Err(bad(format!(
+                "$MFT at cluster {mft_lcn} lies outside the volume"
+            )));
         }
         let mft_record_size = size_field(
             field(u8_at(b, 0x40).map(u64::from))? as u8,

@@ -150,7 +150,13 @@ pub(crate) fn source(
         )));
     }
     if m.flags & super::attr::FLAG_COMPRESSED != 0 {
-        return Ok(Arc::new(Compressed::new(vol.clone(), cluster, m, what, damage)?));
+        return Ok(Arc::new(Compressed::new(
+            vol.clone(),
+            cluster,
+            m,
+            what,
+            damage,
+        )?));
     }
     let runs: Vec<Run> = m
         .runs
@@ -160,14 +166,8 @@ pub(crate) fn source(
             at: r.lcn,
         })
         .collect();
-    let r = Runs::new(
-        vol.clone(),
-        cluster,
-        &runs,
-        m.data_size,
-        m.initialized_size,
-    )
-    .map_err(|e| damage(e.to_string()))?;
+    let r = Runs::new(vol.clone(), cluster, &runs, m.data_size, m.initialized_size)
+        .map_err(|e| damage(e.to_string()))?;
     Ok(Arc::new(r))
 }
 
@@ -209,9 +209,7 @@ impl Compressed {
         if unit_clusters.saturating_mul(cluster) > MAX_UNIT {
             return Err(FsError::Unsupported {
                 fs: "NTFS",
-                detail: format!(
-                    "compression units of {unit_clusters} clusters of {cluster} bytes"
-                ),
+                detail: format!("compression units of {unit_clusters} clusters of {cluster} bytes"),
             });
         }
         let mut vcn = 0u64;

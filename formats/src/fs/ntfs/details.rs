@@ -77,7 +77,11 @@ pub(crate) fn pairs(f: &Facts<'_>) -> Vec<(String, String)> {
     if let Some(si) = f.si {
         out.push((
             "dos_attributes".into(),
-            format!("{:#010x} ({})", si.attributes, attr::file_attr::names(si.attributes)),
+            format!(
+                "{:#010x} ({})",
+                si.attributes,
+                attr::file_attr::names(si.attributes)
+            ),
         ));
         out.push(("si_created".into(), filetime(si.created)));
         out.push(("si_modified".into(), filetime(si.modified)));
@@ -90,7 +94,11 @@ pub(crate) fn pairs(f: &Facts<'_>) -> Vec<(String, String)> {
         out.push((key("namespace"), namespace(n.namespace).into()));
         out.push((
             key("parent"),
-            format!("{} (sequence {})", n.parent_record(), super::le::mref_seq(n.parent)),
+            format!(
+                "{} (sequence {})",
+                n.parent_record(),
+                super::le::mref_seq(n.parent)
+            ),
         ));
         out.push((key("created"), filetime(n.created)));
         out.push((key("modified"), filetime(n.modified)));

@@ -268,11 +268,22 @@ pub(crate) mod tests {
         })
         .expect("walk");
         assert_eq!(seen, [31, 30, 32]);
-        for (want, rec) in [("a", Some(31)), ("m", Some(30)), ("z", Some(32)), ("q", None)] {
+        for (want, rec) in [
+            ("a", Some(31)),
+            ("m", Some(30)),
+            ("z", Some(32)),
+            ("q", None),
+        ] {
             let w: Vec<u16> = want.encode_utf16().collect();
-            let got = find(&root, &fetch, &damage, &|k| w.as_slice().cmp(&k.name), &|_| true)
-                .expect("find")
-                .map(|e| crate::fs::ntfs::le::mref_record(e.mref));
+            let got = find(
+                &root,
+                &fetch,
+                &damage,
+                &|k| w.as_slice().cmp(&k.name),
+                &|_| true,
+            )
+            .expect("find")
+            .map(|e| crate::fs::ntfs::le::mref_record(e.mref));
             assert_eq!(got, rec, "{want}");
         }
     }

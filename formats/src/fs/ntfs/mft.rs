@@ -90,9 +90,8 @@ impl Mft {
         let clusters = boot.volume_size / cluster;
         let at0 = boot.mft_lcn * cluster;
         let mut raw = vec![0u8; record_size as usize];
-        vol.read_exact_at(at0, &mut raw).map_err(|e| {
-            FsError::corrupt(Record::name(0), at0, format!("cannot be read: {e}"))
-        })?;
+        vol.read_exact_at(at0, &mut raw)
+            .map_err(|e| FsError::corrupt(Record::name(0), at0, format!("cannot be read: {e}")))?;
         let rec0 = Record::parse(0, at0, raw)?;
         let damage = |d: String| FsError::corrupt("NTFS $MFT (record 0) $DATA", at0, d);
         let attrs0 = rec0.attributes()?;
@@ -126,12 +125,18 @@ impl Mft {
                 }
                 // The extension record must lie in the part of $MFT that
                 // the extents found so far map.
-                let so_far = match data::merge(&parts.iter().collect::<Vec<_>>(), clusters, &damage)? {
-                    Value::NonResident(m) => m.runs,
-                    Value::Resident { .. } => return Err(damage("$MFT's $DATA is resident".into())),
-                };
+                let so_far =
+                    match data::merge(&parts.iter().collect::<Vec<_>>(), clusters, &damage)? {
+                        Value::NonResident(m) => m.runs,
+                        Value::Resident { .. } => {
+                            return Err(damage("$MFT's $DATA is resident".into()));
+                        }
+                    };
                 let mapped: u64 = so_far.iter().map(|r| r.clusters).sum::<u64>() * cluster;
-                let pos = e.record.checked_mul(record_size).filter(|p| p + record_size <= mapped);
+                let pos = e
+                    .record
+                    .checked_mul(record_size)
+                    .filter(|p| p + record_size <= mapped);
                 let Some(pos) = pos else {
                     return Err(damage(format!(
                         "extension record {} lies outside the {mapped} bytes mapped before it",
@@ -195,7 +200,9 @@ impl Mft {
         let mut raw = vec![0u8; self.record_size as usize];
         self.data
             .read_exact_at(n * self.record_size, &mut raw)
-            .map_err(|e| FsError::corrupt(Record::name(n), offset, format!("cannot be read: {e}")))?;
+            .map_err(|e| {
+                FsError::corrupt(Record::name(n), offset, format!("cannot be read: {e}"))
+            })?;
         Record::parse(n, offset, raw)
     }
 
@@ -230,9 +237,17 @@ impl Mft {
         }
         let mut attrs = base.attributes()?;
         let damage = |d: String| {
-            FsError::corrupt(format!("{} $ATTRIBUTE_LIST", Record::name(n)), base.offset, d)
+            FsError::corrupt(
+                format!("{} $ATTRIBUTE_LIST", Record::name(n)),
+                base.offset,
+                d,
+            )
         };
-        if let Some(list) = attrs.iter().find(|a| a.type_code == AT_ATTRIBUTE_LIST).cloned() {
+        if let Some(list) = attrs
+            .iter()
+            .find(|a| a.type_code == AT_ATTRIBUTE_LIST)
+            .cloned()
+        {
             let bytes = match &list.body {
                 Body::Resident(v) => v.clone(),
                 Body::NonResident(_) => {

@@ -156,9 +156,7 @@ impl Record {
                     used.len()
                 )));
             }
-            out.push(
-                Attribute::parse(&used[at..at + len], self.number).map_err(|d| bad(d))?,
-            );
+            out.push(Attribute::parse(&used[at..at + len], self.number).map_err(bad)?);
             at += len;
         }
     }
@@ -224,7 +222,10 @@ pub(crate) mod tests {
         protect(&mut b, 7);
         b[1023] ^= 1;
         let err = Record::parse(37, 0x9000, b).expect_err("torn").to_string();
-        assert!(err.contains("NTFS MFT record 37") && err.contains("torn write: block 1"), "{err}");
+        assert!(
+            err.contains("NTFS MFT record 37") && err.contains("torn write: block 1"),
+            "{err}"
+        );
         assert!(err.contains("0x9000"), "{err}");
     }
 

@@ -163,7 +163,9 @@ mod tests {
         let unc = buffer(TAG_SYMLINK, "\\??\\UNC\\srv\\share", "", Some(0));
         assert!(matches!(parse(&unc), Reparse::Link { target, .. } if target == "//srv/share"));
         let j = buffer(TAG_MOUNT_POINT, "\\??\\D:\\dir", "D:\\dir", None);
-        assert!(matches!(parse(&j), Reparse::Link { tag: TAG_MOUNT_POINT, target } if target == "D:/dir"));
+        assert!(
+            matches!(parse(&j), Reparse::Link { tag: TAG_MOUNT_POINT, target } if target == "D:/dir")
+        );
         let mut lx = TAG_LX_SYMLINK.to_le_bytes().to_vec();
         lx.extend_from_slice(&[10, 0, 0, 0, 2, 0, 0, 0]);
         lx.extend_from_slice(b"/etc/x");
