@@ -10,7 +10,10 @@
 #                            reader): type, size, sha256, mtime, symlink
 #                            target, nlink, streams (name, size, sha256),
 #                            plus the deleted file and the volume label
-#   ../fuzz/seeds/ntfs/*     a small volume (3 MiB) for the fuzz target
+#   ../fuzz/seeds/ntfs/compact-volume
+#                            a small volume (3 MiB, 1 KiB clusters) in the
+#                            fuzz target's compact form (`ntfs.sh seed`
+#                            remakes only this)
 #
 # What the volume holds, and the feature each part exercises:
 #   compressed/      directory flagged compressed (FILE_ATTRIBUTE_COMPRESSED
@@ -48,6 +51,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ "${1:-}" != seed ]; then # `ntfs.sh seed` remakes only the fuzz seed
 img=$tmp/ntfs.img
 truncate -s 40M "$img"
 mkfs.ntfs -Q -F -q -L vaultfs-ntfs "$img"
@@ -259,6 +263,7 @@ json.dump(m, open(path, "w"), indent=1, sort_keys=True, ensure_ascii=False)
 PY
 fusermount -u "$mnt"
 zstd -q -19 -f "$img" -o fs/ntfs.img.zst
+fi
 
 # A small volume for the fuzz target: a few files of each kind.
 seed=$tmp/seed.img
@@ -284,5 +289,35 @@ os.link(f"{m}/ads", f"{m}/d/hard")
 PY
 setfattr -n user.s -v 0x616263 "$mnt/ads"
 fusermount -u "$mnt"
-cp "$seed" ../fuzz/seeds/ntfs/small-volume
-ls -l fs/ntfs.img.zst ../fuzz/seeds/ntfs/small-volume
+# The fuzz target's compact form: $LogFile and $UpCase (which the reader
+# can do without) zeroed, then only the non-zero 512-byte sectors kept as
+# [u32 LE volume sectors] then runs of [u32 LE first sector][u16 LE count]
+# [count x 512 bytes] (see fuzz/fuzz_targets/ntfs.rs).
+rm -f ../fuzz/seeds/ntfs/small-volume
+for inode in 2 10; do
+    ntfsinfo -i "$inode" -v "$seed" 2>/dev/null |
+        awk '/Runlist:/ {on=1; next} on && $1 ~ /^0x/ && $2 ~ /^0x/ {print $2, $3}' |
+        sort -u
+done >"$tmp/zero-runs"
+python3 - "$seed" "$tmp/zero-runs" ../fuzz/seeds/ntfs/compact-volume <<'PY'
+import struct, sys
+vol = bytearray(open(sys.argv[1], "rb").read())
+cluster = struct.unpack_from("<H", vol, 11)[0] * vol[13]
+for line in open(sys.argv[2]):
+    lcn, n = (int(x, 16) for x in line.split())
+    vol[lcn * cluster:(lcn + n) * cluster] = bytes(n * cluster)
+out = bytearray(struct.pack("<I", len(vol) // 512))
+sectors = len(vol) // 512
+i = 0
+while i < sectors:
+    if not any(vol[i * 512:(i + 1) * 512]):
+        i += 1
+        continue
+    j = i
+    while j < sectors and j - i < 0xFFFF and any(vol[j * 512:(j + 1) * 512]):
+        j += 1
+    out += struct.pack("<IH", i, j - i) + vol[i * 512:j * 512]
+    i = j
+open(sys.argv[3], "wb").write(out)
+PY
+ls -l fs/ntfs.img.zst ../fuzz/seeds/ntfs/

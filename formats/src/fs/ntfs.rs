@@ -198,7 +198,11 @@ impl NtfsFs {
             .ok_or_else(|| FsError::corrupt(Record::name(UPCASE), inode.offset, "no $DATA"))?;
         let damage = |d: String| FsError::corrupt("NTFS $UpCase", inode.offset, d);
         let b = mft::read_small(&self.mft.vol, self.mft.cluster, &v, "NTFS $UpCase", &damage)?;
-        Ok(UpCase::from_bytes(&b))
+        let table = UpCase::from_bytes(&b);
+        if !table.plausible() {
+            return Err(damage("the table does not map ASCII letters to upper case".into()));
+        }
+        Ok(table)
     }
 
     /// The facts of record `n` (in use or not).

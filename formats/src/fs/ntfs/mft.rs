@@ -119,25 +119,25 @@ impl Mft {
                 return Err(damage(format!("{} extension records", entries.len())));
             }
             let mut done = BTreeSet::new();
+            // The runs found so far, re-merged only when an extension
+            // record lies past what they map.
+            let mut so_far: Vec<DataRun> = Vec::new();
+            let mut mapped = 0u64;
             for e in entries {
                 if !done.insert(e.record) {
                     continue;
                 }
-                // The extension record must lie in the part of $MFT that
-                // the extents found so far map.
-                let so_far =
-                    match data::merge(&parts.iter().collect::<Vec<_>>(), clusters, &damage)? {
+                let pos = e.record.checked_mul(record_size);
+                if pos.is_some_and(|p| p + record_size > mapped) {
+                    so_far = match data::merge(&parts.iter().collect::<Vec<_>>(), clusters, &damage)? {
                         Value::NonResident(m) => m.runs,
                         Value::Resident { .. } => {
                             return Err(damage("$MFT's $DATA is resident".into()));
                         }
                     };
-                let mapped: u64 = so_far.iter().map(|r| r.clusters).sum::<u64>() * cluster;
-                let pos = e
-                    .record
-                    .checked_mul(record_size)
-                    .filter(|p| p + record_size <= mapped);
-                let Some(pos) = pos else {
+                    mapped = so_far.iter().map(|r| r.clusters).sum::<u64>().saturating_mul(cluster);
+                }
+                let Some(pos) = pos.filter(|p| p + record_size <= mapped) else {
                     return Err(damage(format!(
                         "extension record {} lies outside the {mapped} bytes mapped before it",
                         e.record
@@ -166,7 +166,16 @@ impl Mft {
             Value::NonResident(m) => m,
             Value::Resident { .. } => return Err(damage("$MFT's $DATA is resident".into())),
         };
-        let records = merged.data_size / record_size;
+        // Records lie in placed clusters only: a huge sparse $MFT does not
+        // make a huge count.
+        let placed: u64 = merged
+            .runs
+            .iter()
+            .filter(|r| r.lcn.is_some())
+            .map(|r| r.clusters)
+            .sum::<u64>()
+            .saturating_mul(cluster);
+        let records = merged.data_size.min(placed) / record_size;
         if records < 16 {
             return Err(damage(format!("{records} records")));
         }

@@ -34,6 +34,16 @@ impl UpCase {
         UpCase::from_bytes(&[])
     }
 
+    /// Whether the table maps ASCII as every NTFS version does (`a`..`z`
+    /// to upper case, digits and upper case to themselves); a damaged
+    /// table could make every name compare equal.
+    pub fn plausible(&self) -> bool {
+        (0x20u16..0x7F).all(|u| {
+            let want = if (0x61..=0x7A).contains(&u) { u - 0x20 } else { u };
+            self.up(u) == want
+        })
+    }
+
     pub fn up(&self, u: u16) -> u16 {
         self.0.get(usize::from(u)).copied().unwrap_or(u)
     }
@@ -85,5 +95,8 @@ mod tests {
         }
         let identity = UpCase::from_bytes(&bytes);
         assert_ne!(identity.cmp_ci(&w("a"), &w("A")), Ordering::Equal);
+        assert!(!identity.plausible());
+        assert!(UpCase::from_bytes(&[0u8; 0x20000]).plausible() == false);
+        assert!(UpCase::fallback().plausible());
     }
 }
