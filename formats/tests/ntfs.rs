@@ -515,3 +515,101 @@ fn lznt1_garbage_is_an_error_not_wrong_bytes() {
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
     assert!(e.to_string().contains("LZNT1"), "{e}");
 }
+
+#[test]
+fn concurrent_readers_agree() {
+    let fs = Arc::new(open(image(), true).expect("open"));
+    let paths = [
+        "compressed/text.txt",
+        "compressed/odd.bin",
+        "fragmented.bin",
+        "streams/4k.bin:bigstream",
+    ];
+    let wholes: Vec<(Ino, Vec<u8>)> = paths
+        .iter()
+        .map(|p| {
+            let ino = resolve(&*fs, p);
+            (ino, read_all(&*fs, ino))
+        })
+        .collect();
+    let wholes = Arc::new(wholes);
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (fs, wholes) = (fs.clone(), wholes.clone());
+            std::thread::spawn(move || {
+                let mut x = 0x2545_F491_4F6C_DD1Du64 ^ t;
+                for i in 0..300 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let (ino, whole) = &wholes[(x as usize + i) % wholes.len()];
+                    // A fresh open half the time: caches filled from many threads.
+                    let src = fs.open(*ino).expect("open");
+                    let off = x % whole.len() as u64;
+                    let len = ((x >> 20) % 50_000) as usize;
+                    let mut buf = vec![0u8; len];
+                    let n = src.read_at(off, &mut buf).expect("read");
+                    let want = &whole[off as usize..(off as usize + len).min(whole.len())];
+                    assert_eq!(&buf[..n], want);
+                    let _ = fs.metadata(*ino).expect("metadata");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+}
+
+/// Timings for the report (`cargo test --release -p vaultfs-formats --test
+/// ntfs measure -- --ignored --nocapture`); asserts nothing.
+#[test]
+#[ignore]
+fn measure() {
+    use std::time::Instant;
+    let img = image();
+    let t = Instant::now();
+    let fs = open(img.clone(), true).expect("open");
+    let open_t = t.elapsed();
+    let t = Instant::now();
+    let mut n = 0;
+    walk(&fs, &mut |_, e| {
+        n += 1;
+        fs.metadata(e.ino).map(|_| ())
+    })
+    .expect("walk");
+    let walk_t = t.elapsed();
+    let t = Instant::now();
+    let checked = check_invariants(&fs).expect("invariants");
+    let inv_t = t.elapsed();
+    println!(
+        "open {open_t:?}; walk+metadata of {n} entries {walk_t:?}; check_invariants ({checked}) {inv_t:?}"
+    );
+    for path in [
+        "fragmented.bin",
+        "compressed/text.txt",
+        "compressed/random.bin",
+    ] {
+        let fs = open(img.clone(), false).expect("open");
+        let ino = resolve(&fs, path);
+        let t = Instant::now();
+        let mut bytes = 0u64;
+        let mut rounds = 0;
+        while t.elapsed().as_millis() < 500 {
+            let src = fs.open(ino).expect("open");
+            let mut buf = vec![0u8; 1 << 20];
+            let mut off = 0;
+            while off < src.len() {
+                let got = src.read_at(off, &mut buf).expect("read");
+                off += got as u64;
+            }
+            bytes += src.len();
+            rounds += 1;
+        }
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "{path}: {rounds} full reads, {:.0} MB/s",
+            bytes as f64 / s / 1e6
+        );
+    }
+}

@@ -200,7 +200,9 @@ impl NtfsFs {
         let b = mft::read_small(&self.mft.vol, self.mft.cluster, &v, "NTFS $UpCase", &damage)?;
         let table = UpCase::from_bytes(&b);
         if !table.plausible() {
-            return Err(damage("the table does not map ASCII letters to upper case".into()));
+            return Err(damage(
+                "the table does not map ASCII letters to upper case".into(),
+            ));
         }
         Ok(table)
     }
@@ -234,7 +236,7 @@ impl NtfsFs {
                 match inode.value(&self.mft, AT_DATA, &[])? {
                     Some(v)
                         if (9..=reparse::INTX_MAX).contains(&v.size())
-                            && v.flags() & (attr::FLAG_COMPRESSED | attr::FLAG_ENCRYPTED) == 0 =>
+                            && v.flags() & attr::FLAG_ENCRYPTED == 0 =>
                     {
                         target = reparse::interix_target(&self.small(&inode, &v, "$DATA")?);
                         if target.is_some() {

@@ -129,13 +129,18 @@ impl Mft {
                 }
                 let pos = e.record.checked_mul(record_size);
                 if pos.is_some_and(|p| p + record_size > mapped) {
-                    so_far = match data::merge(&parts.iter().collect::<Vec<_>>(), clusters, &damage)? {
-                        Value::NonResident(m) => m.runs,
-                        Value::Resident { .. } => {
-                            return Err(damage("$MFT's $DATA is resident".into()));
-                        }
-                    };
-                    mapped = so_far.iter().map(|r| r.clusters).sum::<u64>().saturating_mul(cluster);
+                    so_far =
+                        match data::merge(&parts.iter().collect::<Vec<_>>(), clusters, &damage)? {
+                            Value::NonResident(m) => m.runs,
+                            Value::Resident { .. } => {
+                                return Err(damage("$MFT's $DATA is resident".into()));
+                            }
+                        };
+                    mapped = so_far
+                        .iter()
+                        .map(|r| r.clusters)
+                        .sum::<u64>()
+                        .saturating_mul(cluster);
                 }
                 let Some(pos) = pos.filter(|p| p + record_size <= mapped) else {
                     return Err(damage(format!(

@@ -39,7 +39,11 @@ impl UpCase {
     /// table could make every name compare equal.
     pub fn plausible(&self) -> bool {
         (0x20u16..0x7F).all(|u| {
-            let want = if (0x61..=0x7A).contains(&u) { u - 0x20 } else { u };
+            let want = if (0x61..=0x7A).contains(&u) {
+                u - 0x20
+            } else {
+                u
+            };
             self.up(u) == want
         })
     }
