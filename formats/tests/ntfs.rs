@@ -613,3 +613,154 @@ fn measure() {
         );
     }
 }
+
+/// Removes a record's update sequence (test side, independent of the
+/// reader): the saved values back into each 512-byte block's last bytes.
+fn unfix(rec: &mut [u8]) {
+    let usa = u16::from_le_bytes([rec[4], rec[5]]) as usize;
+    let count = u16::from_le_bytes([rec[6], rec[7]]) as usize;
+    for i in 1..count {
+        let end = i * 512 - 2;
+        rec[end] = rec[usa + 2 * i];
+        rec[end + 1] = rec[usa + 2 * i + 1];
+    }
+}
+
+/// Puts an update sequence (number 0x4242) back.
+fn refix(rec: &mut [u8]) {
+    let usa = u16::from_le_bytes([rec[4], rec[5]]) as usize;
+    let count = u16::from_le_bytes([rec[6], rec[7]]) as usize;
+    rec[usa..usa + 2].copy_from_slice(&[0x42, 0x42]);
+    for i in 1..count {
+        let end = i * 512 - 2;
+        rec[usa + 2 * i] = rec[end];
+        rec[usa + 2 * i + 1] = rec[end + 1];
+        rec[end..end + 2].copy_from_slice(&[0x42, 0x42]);
+    }
+}
+
+/// An attribute-list entry: `type_code` from `vcn` lives in `record`.
+fn list_entry(type_code: u32, vcn: u64, record: u64, instance: u16) -> Vec<u8> {
+    let mut e = vec![0u8; 0x20];
+    e[0..4].copy_from_slice(&type_code.to_le_bytes());
+    e[4..6].copy_from_slice(&0x20u16.to_le_bytes());
+    e[7] = 0x1A;
+    e[8..16].copy_from_slice(&vcn.to_le_bytes());
+    e[16..24].copy_from_slice(&(record | 1 << 48).to_le_bytes());
+    e[24..26].copy_from_slice(&instance.to_le_bytes());
+    e
+}
+
+/// $MFT made fragmented by hand: its clusters from VCN 16 on moved to the
+/// end of the volume (the old ones zeroed), that extent described by an
+/// extension record (13) which record 0's new $ATTRIBUTE_LIST names. The
+/// reader must find records past the first 16 clusters through it.
+#[test]
+fn a_fragmented_mft_with_an_attribute_list() {
+    let pristine = image();
+    let mut img = pristine.clone();
+    let cluster = 4096usize;
+    let mft = u64_at(&img, 0x30) as usize * cluster;
+    let mut rec0 = img[mft..mft + 1024].to_vec();
+    unfix(&mut rec0);
+    let data = attr_at(&rec0, 0, 0x80);
+    let pairs = data + u16::from_le_bytes([rec0[data + 0x20], rec0[data + 0x21]]) as usize;
+    assert_eq!(u64_at(&rec0, data + 0x10), 0);
+    let total = u64_at(&rec0, data + 0x18) as usize + 1;
+    let lcn = first_lcn(&rec0, data) as usize;
+    assert_eq!(lcn * cluster, mft, "one extent at the boot sector's LCN");
+    let split = 16usize;
+    // A free run of clusters, from $Bitmap (record 6).
+    let bm = attr_at(&img, record_at(&img, 6), 0x80);
+    let bm_at = first_lcn(&img, bm) as usize * cluster;
+    let bm_len = u64_at(&img, bm + 0x30) as usize;
+    let used = |c: usize| img[bm_at + c / 8] & (1 << (c % 8)) != 0;
+    let need = total - split;
+    let mut dest = bm_len * 8 - need - 2;
+    while (dest..dest + need).any(used) {
+        dest -= 1;
+    }
+    let moved = (lcn + split) * cluster..(lcn + total) * cluster;
+    img.copy_within(moved.clone(), dest * cluster);
+    img[moved].fill(0);
+
+    // Record 0: the first extent only (VCN 0..=15).
+    rec0[data + 0x18..data + 0x20].copy_from_slice(&(split as u64 - 1).to_le_bytes());
+    let attr_end =
+        data + u32::from_le_bytes(rec0[data + 4..data + 8].try_into().expect("4")) as usize;
+    rec0[pairs..attr_end].fill(0);
+    rec0[pairs..pairs + 4].copy_from_slice(&[0x11, split as u8, lcn as u8, 0]);
+    // A resident $ATTRIBUTE_LIST inserted after $STANDARD_INFORMATION.
+    let mut list = Vec::new();
+    list.extend(list_entry(0x10, 0, 0, 0));
+    list.extend(list_entry(0x30, 0, 0, 1));
+    list.extend(list_entry(0x80, 0, 0, 2));
+    list.extend(list_entry(0x80, split as u64, 13, 0));
+    list.extend(list_entry(0xB0, 0, 0, 3));
+    let mut al = vec![0u8; 0x18];
+    al[0..4].copy_from_slice(&0x20u32.to_le_bytes());
+    al[4..8].copy_from_slice(&((0x18 + list.len()) as u32).to_le_bytes());
+    al[0x0E] = 9;
+    al[0x10..0x14].copy_from_slice(&(list.len() as u32).to_le_bytes());
+    al[0x14..0x16].copy_from_slice(&0x18u16.to_le_bytes());
+    al.extend(list);
+    let si = attr_at(&rec0, 0, 0x10);
+    let after_si = si + u32::from_le_bytes(rec0[si + 4..si + 8].try_into().expect("4")) as usize;
+    let used = u32::from_le_bytes(rec0[0x18..0x1C].try_into().expect("4")) as usize;
+    let mut body = rec0[..after_si].to_vec();
+    body.extend(&al);
+    body.extend(&rec0[after_si..used]);
+    assert!(body.len() <= 1024 - 8, "record 0 has no room");
+    let new_used = (body.len() as u32).to_le_bytes();
+    rec0[..body.len()].copy_from_slice(&body);
+    rec0[0x18..0x1C].copy_from_slice(&new_used);
+    refix(&mut rec0);
+    img[mft..mft + 1024].copy_from_slice(&rec0);
+
+    // Record 13: an extension record of record 0 holding VCN 16 on.
+    let mut ext = vec![0u8; 1024];
+    ext[..4].copy_from_slice(b"FILE");
+    ext[4..6].copy_from_slice(&0x30u16.to_le_bytes());
+    ext[6..8].copy_from_slice(&3u16.to_le_bytes());
+    ext[0x10..0x12].copy_from_slice(&1u16.to_le_bytes());
+    ext[0x14..0x16].copy_from_slice(&0x38u16.to_le_bytes());
+    ext[0x16..0x18].copy_from_slice(&1u16.to_le_bytes());
+    ext[0x1C..0x20].copy_from_slice(&1024u32.to_le_bytes());
+    ext[0x20..0x28].copy_from_slice(&(1u64 << 48).to_le_bytes());
+    ext[0x2C..0x30].copy_from_slice(&13u32.to_le_bytes());
+    let a = 0x38;
+    let mut pairs = vec![0x32u8];
+    pairs.extend_from_slice(&((total - split) as u16).to_le_bytes());
+    pairs.extend_from_slice(&(dest as u32).to_le_bytes()[..3]);
+    pairs.push(0);
+    let alen = (0x40 + pairs.len()).next_multiple_of(8);
+    ext[a..a + 4].copy_from_slice(&0x80u32.to_le_bytes());
+    ext[a + 4..a + 8].copy_from_slice(&(alen as u32).to_le_bytes());
+    ext[a + 8] = 1;
+    ext[a + 0x10..a + 0x18].copy_from_slice(&(split as u64).to_le_bytes());
+    ext[a + 0x18..a + 0x20].copy_from_slice(&(total as u64 - 1).to_le_bytes());
+    ext[a + 0x20..a + 0x22].copy_from_slice(&0x40u16.to_le_bytes());
+    ext[a + 0x40..a + 0x40 + pairs.len()].copy_from_slice(&pairs);
+    ext[a + alen..a + alen + 4].copy_from_slice(&0xFFFF_FFFFu32.to_le_bytes());
+    ext[0x18..0x1C].copy_from_slice(&((a + alen + 8) as u32).to_le_bytes());
+    refix(&mut ext);
+    img[mft + 13 * 1024..mft + 14 * 1024].copy_from_slice(&ext);
+
+    let want = tree(&open(pristine.clone(), true).expect("open"));
+    let fs = open(img, true).expect("open the fragmented $MFT");
+    check_invariants(&fs).expect("invariants");
+    let got = tree(&fs);
+    assert_eq!(got, want);
+    let old = open(pristine, false).expect("open");
+    for path in [
+        "fragmented.bin",
+        "compressed/text.txt",
+        "bigdir/entry_2999_with_a_longer_name.txt",
+    ] {
+        assert_eq!(
+            read_all(&fs, resolve(&fs, path)),
+            read_all(&old, resolve(&old, path)),
+            "{path}"
+        );
+    }
+}
