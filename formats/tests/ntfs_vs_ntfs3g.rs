@@ -1,6 +1,6 @@
 //! The NTFS reader against an independent one: the same image mounted
 //! read-only with ntfs-3g, both trees walked, and every entry's type, size,
-//! SHA-256, mtime (to the 100 ns), link count, symlink target and
+//! SHA-256, mtime, atime and ctime (to the 100 ns), link count, symlink target and
 //! alternate data streams (ntfs-3g's `user.*` xattrs, read with getfattr)
 //! compared.
 //!
@@ -33,6 +33,8 @@ struct Seen {
     size: Option<u64>,
     sha256: Option<String>,
     mtime: (i64, u32),
+    atime: (i64, u32),
+    ctime: (i64, u32),
     nlink: Option<u64>,
     target: Option<String>,
     streams: BTreeMap<String, String>,
@@ -164,6 +166,8 @@ fn walk_mount(mnt: &Path) -> BTreeMap<String, Seen> {
                 size: None,
                 sha256: None,
                 mtime: (m.mtime(), m.mtime_nsec() as u32),
+                atime: (m.atime(), m.atime_nsec() as u32),
+                ctime: (m.ctime(), m.ctime_nsec() as u32),
                 nlink: None,
                 target: None,
                 streams: streams.get(&rel).cloned().unwrap_or_default(),
@@ -211,6 +215,8 @@ fn walk_ours(fs: &NtfsFs) -> BTreeMap<String, Seen> {
             size: None,
             sha256: None,
             mtime: (m.mtime.secs, m.mtime.nanos),
+            atime: (m.atime.secs, m.atime.nanos),
+            ctime: (m.ctime.secs, m.ctime.nanos),
             nlink: None,
             target: None,
             streams: BTreeMap::new(),
