@@ -399,6 +399,16 @@ fn a_damaged_boot_sector_is_a_named_error() {
     let mut img = image();
     img[0x0B] = 0;
     img[0x0C] = 0;
+    // The backup in the last sector takes over, with a warning.
+    let fs = open(img.clone(), false).expect("open from the backup");
+    let w = fs.info().warnings.join("\n");
+    assert!(
+        w.contains("backup") && w.contains("NTFS boot sector"),
+        "{w}"
+    );
+    check_invariants(&fs).expect("invariants");
+    let last = img.len() - 512;
+    img[last + 3] = b'X';
     let e = corrupt_text(open(img, false));
     assert!(e.contains("NTFS boot sector"), "{e}");
 }

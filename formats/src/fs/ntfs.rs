@@ -145,8 +145,8 @@ fn wrong(ino: Ino, actual: FileKind, wanted: &'static str) -> FsError {
 impl NtfsFs {
     /// Opens the NTFS volume `vol`.
     pub fn open(vol: Source, opts: &FsOptions) -> Result<NtfsFs, FsError> {
-        let mft = Mft::open(vol.clone())?;
-        let mut warnings = Vec::new();
+        let (mft, warning) = Mft::open(vol.clone())?;
+        let mut warnings: Vec<String> = warning.into_iter().collect();
         if vol.len() < mft.boot.volume_size {
             warnings.push(format!(
                 "the volume is {} bytes, its boot sector says {}: data past the end cannot be read",

@@ -81,10 +81,9 @@ fn runs_source(vol: &Source, cluster: u64, runs: &[DataRun], len: u64) -> std::i
 
 impl Mft {
     /// Reads the boot sector and bootstraps $MFT.
-    pub fn open(vol: Source) -> Result<Mft, FsError> {
-        let mut head = vec![0u8; crate::io::clamp(0, 512, vol.len())];
-        vol.read_exact_at(0, &mut head)?;
-        let boot = Boot::parse(&head)?;
+    /// The warning says the backup boot sector was used.
+    pub fn open(vol: Source) -> Result<(Mft, Option<String>), FsError> {
+        let (boot, warning) = read_boot(&vol)?;
         let cluster = u64::from(boot.cluster_size);
         let record_size = u64::from(boot.mft_record_size);
         let clusters = boot.volume_size / cluster;
@@ -186,7 +185,7 @@ impl Mft {
         }
         let data = runs_source(&vol, cluster, &merged.runs, merged.data_size)
             .map_err(|e| damage(e.to_string()))?;
-        Ok(Mft {
+        let mft = Mft {
             vol,
             boot,
             clusters,
@@ -197,7 +196,8 @@ impl Mft {
             record_size,
             cache: Lru::new(RECORD_CACHE),
             inodes: Lru::new(INODE_CACHE),
-        })
+        };
+        Ok((mft, warning))
     }
 
     /// The volume offset of record `n` (for errors).
@@ -320,6 +320,39 @@ impl Mft {
             names,
         })
     }
+}
+
+/// The boot sector, or when it is damaged the backup in the volume's last
+/// sector (where mkfs.ntfs and Windows put it: just past the sectors the
+/// boot sector counts), with a warning.
+fn read_boot(vol: &Source) -> Result<(Boot, Option<String>), FsError> {
+    let sector = |at: u64| -> Option<Vec<u8>> {
+        let mut b = vec![0u8; 512];
+        vol.read_exact_at(at, &mut b).ok().map(|_| b)
+    };
+    let primary = sector(0).ok_or_else(|| {
+        FsError::corrupt("NTFS boot sector", 0, "the volume is shorter than a sector")
+    })?;
+    let err = match Boot::parse(&primary) {
+        Ok(b) => return Ok((b, None)),
+        Err(e) => e,
+    };
+    for size in [512u64, 4096] {
+        let Some(at) = vol.len().checked_sub(size) else {
+            continue;
+        };
+        if let Some(Ok(b)) = sector(at).map(|s| Boot::parse(&s)) {
+            if b.sector_size as u64 == size {
+                return Ok((
+                    b,
+                    Some(format!(
+                        "the boot sector is damaged ({err}); the backup at byte {at:#x} was used"
+                    )),
+                ));
+            }
+        }
+    }
+    Err(err)
 }
 
 /// Reads all of a small attribute (an attribute list, $UpCase, a symlink
