@@ -100,7 +100,7 @@ mod tests {
         let identity = UpCase::from_bytes(&bytes);
         assert_ne!(identity.cmp_ci(&w("a"), &w("A")), Ordering::Equal);
         assert!(!identity.plausible());
-        assert!(UpCase::from_bytes(&[0u8; 0x20000]).plausible() == false);
+        assert!(!UpCase::from_bytes(&[0u8; 0x20000]).plausible());
         assert!(UpCase::fallback().plausible());
     }
 }
