@@ -35,8 +35,15 @@ const MAX_ENTRIES: usize = 3000;
 fn read_some(fs: &NtfsFs, ino: Ino) {
     let Ok(src) = fs.open(ino) else { return };
     let len = src.len();
-    for at in [0, len / 2, len.saturating_sub(100), len, len.saturating_add(10)] {
-        let mut buf = vec![0xA5u8; 70_000];
+    let reads = [
+        (0, 70_000),
+        (len / 2, 4096),
+        (len.saturating_sub(100), 4096),
+        (len, 16),
+        (len.saturating_add(10), 16),
+    ];
+    for (at, size) in reads {
+        let mut buf = vec![0xA5u8; size];
         if let Ok(n) = src.read_at(at, &mut buf) {
             let want = len.saturating_sub(at).min(buf.len() as u64) as usize;
             assert_eq!(n, want, "read at {at} of a {len}-byte file");

@@ -331,3 +331,128 @@ impl ReadAt for Compressed {
         Ok(done)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CL: u64 = 512;
+
+    fn run(clusters: u64, lcn: Option<u64>) -> DataRun {
+        DataRun { clusters, lcn }
+    }
+
+    fn compressed(runs: Vec<DataRun>, size: u64, init: u64) -> Value {
+        Value::NonResident(Merged {
+            runs,
+            data_size: size,
+            initialized_size: init,
+            allocated_size: size,
+            compression_unit: 4,
+            flags: 0x0001,
+        })
+    }
+
+    fn damage(d: String) -> FsError {
+        FsError::corrupt("test", 0, d)
+    }
+
+    fn read(src: &Source) -> io::Result<Vec<u8>> {
+        let mut b = vec![0u8; src.len() as usize];
+        src.read_exact_at(0, &mut b).map(|_| b)
+    }
+
+    /// Units of 16 clusters of 512 bytes: one stored (16 clusters at 0),
+    /// one compressed (1 cluster at 16, then a hole of 15), one sparse.
+    #[test]
+    fn stored_compressed_and_sparse_units() {
+        let mut vol = vec![0u8; 40 * CL as usize];
+        for (i, b) in vol[..16 * CL as usize].iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        // "abcdef" then a 6-byte back-reference, as an LZNT1 chunk.
+        let chunk = [
+            0x08, 0xB0, 0x40, b'a', b'b', b'c', b'd', b'e', b'f', 0x03, 0x50,
+        ];
+        vol[16 * CL as usize..16 * CL as usize + chunk.len()].copy_from_slice(&chunk);
+        let vol: Source = Arc::new(MemSource::new(vol));
+        let unit = 16 * CL;
+        let runs = vec![
+            run(16, Some(0)),
+            run(1, Some(16)),
+            run(15, None),
+            run(16, None),
+        ];
+        let v = compressed(runs.clone(), 3 * unit, 3 * unit);
+        let src = source(&vol, CL, &v, "test", &damage).expect("source");
+        let got = read(&src).expect("read");
+        assert!(
+            got[..unit as usize]
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == (i % 251) as u8)
+        );
+        assert_eq!(&got[unit as usize..unit as usize + 12], b"abcdefabcdef");
+        assert!(got[unit as usize + 12..].iter().all(|&b| b == 0));
+        // The initialized size cuts inside the compressed unit.
+        let v = compressed(runs, 3 * unit, unit + 3);
+        let got = read(&source(&vol, CL, &v, "test", &damage).expect("source")).expect("read");
+        assert_eq!(&got[unit as usize..unit as usize + 4], b"abc\0");
+    }
+
+    #[test]
+    fn allocated_clusters_after_a_hole_are_an_error() {
+        let vol: Source = Arc::new(MemSource::new(vec![0u8; 40 * CL as usize]));
+        let v = compressed(vec![run(4, None), run(12, Some(0))], 16 * CL, 16 * CL);
+        let src = source(&vol, CL, &v, "NTFS MFT record 9 $DATA", &damage).expect("source");
+        let e = read(&src).expect_err("hole first");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            e.to_string().contains("record 9") && e.to_string().contains("follow a hole"),
+            "{e}"
+        );
+        // Runs shorter than the data, and absurd units.
+        let short = compressed(vec![run(1, Some(0))], 16 * CL, 16 * CL);
+        assert!(source(&vol, CL, &short, "t", &damage).is_err());
+        let mut huge = compressed(vec![run(16, Some(0))], 16 * CL, 16 * CL);
+        if let Value::NonResident(m) = &mut huge {
+            m.compression_unit = 40;
+        }
+        assert!(source(&vol, CL, &huge, "t", &damage).is_err());
+    }
+
+    #[test]
+    fn extents_join_by_vcn() {
+        use crate::fs::ntfs::attr::{Attribute, Body, NonResident};
+        let ext = |start: u64, last: u64, pairs: &[u8]| Attribute {
+            type_code: 0x80,
+            name: Vec::new(),
+            flags: 0,
+            instance: 0,
+            record: 40 + start,
+            body: Body::NonResident(NonResident {
+                start_vcn: start,
+                last_vcn: last,
+                compression_unit: 0,
+                allocated_size: 8 * CL,
+                data_size: 8 * CL,
+                initialized_size: 8 * CL,
+                mapping_pairs: pairs.to_vec(),
+            }),
+        };
+        let a = ext(0, 3, &[0x11, 4, 2, 0]);
+        let b = ext(4, 7, &[0x11, 4, 20, 0]);
+        let Value::NonResident(m) = merge(&[&b, &a], 100, &damage).expect("merge") else {
+            panic!("resident");
+        };
+        assert_eq!(m.runs, vec![run(4, Some(2)), run(4, Some(20))]);
+        let gap = ext(5, 7, &[0x11, 3, 20, 0]);
+        let e = merge(&[&a, &gap], 100, &damage)
+            .expect_err("gap")
+            .to_string();
+        assert!(e.contains("expected 4"), "{e}");
+        let wrong_len = ext(4, 9, &[0x11, 4, 20, 0]);
+        assert!(merge(&[&a, &wrong_len], 100, &damage).is_err());
+        assert!(merge(&[&b], 100, &damage).is_err());
+    }
+}
