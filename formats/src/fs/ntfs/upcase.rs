@@ -10,9 +10,10 @@
 //! is broken by the case-sensitive order.
 
 use std::cmp::Ordering;
+use std::sync::{Arc, OnceLock};
 
 /// The volume's upper-case table.
-pub(crate) struct UpCase(Vec<u16>);
+pub(crate) struct UpCase(Arc<[u16]>);
 
 impl UpCase {
     /// From the bytes of $UpCase; a short or missing table is completed
@@ -25,13 +26,20 @@ impl UpCase {
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .collect();
         let have = table.len();
-        table.extend((have..0x10000).map(|u| simple_upper(u as u16)));
-        UpCase(table)
+        let fallback = UpCase::fallback();
+        table.extend_from_slice(&fallback.0[have..]);
+        UpCase(table.into())
     }
 
-    /// A table without the volume's: Rust's simple mapping of the BMP.
+    /// A table without the volume's: Rust's simple mapping of the BMP,
+    /// computed once per process.
     pub fn fallback() -> UpCase {
-        UpCase::from_bytes(&[])
+        static TABLE: OnceLock<Arc<[u16]>> = OnceLock::new();
+        UpCase(
+            TABLE
+                .get_or_init(|| (0..=0xFFFFu16).map(simple_upper).collect())
+                .clone(),
+        )
     }
 
     /// Whether the table maps ASCII as every NTFS version does (`a`..`z`
