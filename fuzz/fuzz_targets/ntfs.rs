@@ -22,15 +22,39 @@
 
 #![no_main]
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::io;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use vaultfs_formats::fs::ntfs::NtfsFs;
 use vaultfs_formats::fs::{FileKind, Filesystem, FsError, FsOptions, Ino, walk};
-use vaultfs_formats::io::{MemSource, ReadAt};
+use vaultfs_formats::io::ReadAt;
 
 const MAX_ENTRIES: usize = 3000;
+
+/// The volume in a buffer reused from run to run (fresh multi-MiB
+/// allocations, each page faulted in, were most of a run's time).
+struct Volume(Vec<u8>);
+
+impl ReadAt for Volume {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let n = vaultfs_formats::io::clamp(offset, buf.len(), self.len());
+        if n > 0 {
+            buf[..n].copy_from_slice(&self.0[offset as usize..offset as usize + n]);
+        }
+        Ok(n)
+    }
+}
+
+thread_local! {
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 fn read_some(fs: &NtfsFs, ino: Ino) {
     let Ok(src) = fs.open(ino) else { return };
@@ -52,10 +76,17 @@ fn read_some(fs: &NtfsFs, ino: Ino) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some(vol) = vaultfs_fuzz::ntfs_volume(data) else {
-        return;
-    };
-    let Ok(fs) = NtfsFs::open(Arc::new(MemSource::new(vol)), &FsOptions { streams: true }) else {
+    let mut buf = BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    if vaultfs_fuzz::ntfs_volume_into(data, &mut buf) {
+        let vol = Arc::new(Volume(buf));
+        run(vol.clone());
+        buf = Arc::try_unwrap(vol).map(|v| v.0).unwrap_or_default();
+    }
+    BUFFER.with(|b| *b.borrow_mut() = buf);
+});
+
+fn run(vol: Arc<Volume>) {
+    let Ok(fs) = NtfsFs::open(vol, &FsOptions { streams: true }) else {
         return;
     };
     let _ = fs.info();
@@ -90,4 +121,4 @@ fuzz_target!(|data: &[u8]| {
             read_some(&fs, d.ino);
         }
     }
-});
+}

@@ -89,14 +89,25 @@ pub const MAX_NTFS_VOLUME: usize = 8 << 20;
 /// sector][u16 LE count][count × 512 bytes]` laid out on zeros. Capped at
 /// [`MAX_NTFS_VOLUME`].
 pub fn ntfs_volume(data: &[u8]) -> Option<Vec<u8>> {
+    let mut vol = Vec::new();
+    ntfs_volume_into(data, &mut vol).then_some(vol)
+}
+
+/// [`ntfs_volume`] into `vol` (cleared first), so that a harness can reuse
+/// one buffer; false when `data` is too short to describe a volume.
+pub fn ntfs_volume_into(data: &[u8], vol: &mut Vec<u8>) -> bool {
+    vol.clear();
     if data.get(3..11) == Some(b"NTFS    ") {
-        return Some(data[..data.len().min(MAX_NTFS_VOLUME)].to_vec());
+        vol.extend_from_slice(&data[..data.len().min(MAX_NTFS_VOLUME)]);
+        return true;
     }
-    let (size, mut rest) = data.split_first_chunk::<4>()?;
+    let Some((size, mut rest)) = data.split_first_chunk::<4>() else {
+        return false;
+    };
     let len = (u32::from_le_bytes(*size) as usize)
         .saturating_mul(512)
         .min(MAX_NTFS_VOLUME);
-    let mut vol = vec![0u8; len];
+    vol.resize(len, 0);
     while let Some((head, tail)) = rest.split_first_chunk::<6>() {
         let sector = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let count = u16::from_le_bytes([head[4], head[5]]) as usize;
@@ -108,5 +119,5 @@ pub fn ntfs_volume(data: &[u8]) -> Option<Vec<u8>> {
         }
         rest = &tail[bytes.len()..];
     }
-    Some(vol)
+    true
 }
