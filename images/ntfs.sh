@@ -33,6 +33,7 @@
 #   dos/             a long name given an 8.3 DOS name (Win32 + DOS pair)
 #   nested/          six levels deep
 #   sizes/           0, 1, 4096 and 4097 bytes
+#   $RECYCLE.BIN/    a `$` name in the root that is not a system file
 #   links/           an ntfs-3g (Interix) symlink from `ln -s`; reparse
 #                    points written by hand through system.ntfs_reparse_data:
 #                    a relative and an absolute IO_REPARSE_TAG_SYMLINK and
@@ -193,6 +194,10 @@ mkdir("nested/a/b/c/d/e")
 for q in ["nested", "nested/a", "nested/a/b", "nested/a/b/c", "nested/a/b/c/d"]:
     entries[q] = {"type": "dir"}
 write("nested/a/b/c/d/e/deep.txt", b"six levels down\n")
+
+# --- `$` names that are not system files: listed (ntfs-3g lists them)
+mkdir("$RECYCLE.BIN")
+write("$RECYCLE.BIN/desktop.ini", b"[.ShellClassInfo]\n")
 
 # --- sizes
 mkdir("sizes")

@@ -15,8 +15,9 @@
 //! How the tree is shown (as `ls` shows an ntfs-3g `-o ro` mount, except
 //! where noted):
 //! - Inodes are MFT record numbers; the root is record 5. Records 0–15
-//!   (the system files: $MFT, $Bitmap, $Extend, …) are not listed; other
-//!   names starting with `$` (e.g. `$RECYCLE.BIN`) are.
+//!   (the system files: $MFT, $Bitmap, $Extend, …) are neither listed
+//!   nor found by `lookup` (ntfs-3g lets a path name them); other names
+//!   starting with `$` (e.g. `$RECYCLE.BIN`) are listed.
 //! - A file under several names (hard links) has one inode; `nlink`
 //!   counts its names, a Win32 name and its DOS 8.3 alias once. DOS-only
 //!   names are hidden, as ntfs-3g hides them.
