@@ -777,3 +777,23 @@ fn a_fragmented_mft_with_an_attribute_list() {
         );
     }
 }
+
+/// $MFT's run list moved by one cluster: every record is read from the
+/// wrong place, which each record's own number reveals.
+#[test]
+fn a_misplaced_mft_is_an_error_not_other_files() {
+    let mut img = image();
+    let mft = u64_at(&img, 0x30) as usize * 4096;
+    let mut rec0 = img[mft..mft + 1024].to_vec();
+    unfix(&mut rec0);
+    let data = attr_at(&rec0, 0, 0x80);
+    let pairs = data + u16::from_le_bytes([rec0[data + 0x20], rec0[data + 0x21]]) as usize;
+    let h = rec0[pairs];
+    let (ls, os) = ((h & 0xF) as usize, (h >> 4) as usize);
+    assert!(os >= 1);
+    rec0[pairs + 1 + ls] += 1; // the first run's LCN, one cluster on
+    refix(&mut rec0);
+    img[mft..mft + 1024].copy_from_slice(&rec0);
+    let e = corrupt_text(open(img, false));
+    assert!(e.contains("says it is record"), "{e}");
+}

@@ -109,6 +109,15 @@ impl Record {
         if attrs_offset % 8 != 0 || attrs_offset < 0x2A || attrs_offset >= used {
             return Err(bad(format!("first attribute at {attrs_offset:#x}")));
         }
+        // NTFS 3.1 records (update sequence at 0x30) name themselves at
+        // 0x2C: a record read from the wrong place (a damaged $MFT run
+        // list) is caught here rather than shown as another file.
+        if field16(4) == 0x30 {
+            let stored = u32_at(&data, 0x2C).unwrap_or(0);
+            if u64::from(stored) != number & 0xFFFF_FFFF {
+                return Err(bad(format!("the record says it is record {stored}")));
+            }
+        }
         Ok(Record {
             number,
             offset,
@@ -182,9 +191,10 @@ pub(crate) mod tests {
     }
 
     /// An in-use 1 KiB record holding `attrs` (each already laid out).
-    pub(crate) fn record(attrs: &[Vec<u8>], flags: u16) -> Vec<u8> {
+    pub(crate) fn record(number: u32, attrs: &[Vec<u8>], flags: u16) -> Vec<u8> {
         let mut b = vec![0u8; 1024];
         b[..4].copy_from_slice(b"FILE");
+        b[0x2C..0x30].copy_from_slice(&number.to_le_bytes());
         b[0x10..0x12].copy_from_slice(&1u16.to_le_bytes());
         b[0x12..0x14].copy_from_slice(&1u16.to_le_bytes());
         b[0x14..0x16].copy_from_slice(&0x38u16.to_le_bytes());
@@ -202,7 +212,7 @@ pub(crate) mod tests {
 
     #[test]
     fn fixups_restore_the_saved_bytes() {
-        let mut b = record(&[], RECORD_IN_USE);
+        let mut b = record(3, &[], RECORD_IN_USE);
         b[510] = 0xAB;
         b[1022] = 0xCD;
         let orig = b.clone();
@@ -218,7 +228,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_torn_record_is_a_named_error() {
-        let mut b = record(&[], RECORD_IN_USE);
+        let mut b = record(37, &[], RECORD_IN_USE);
         protect(&mut b, 7);
         b[1023] ^= 1;
         let err = Record::parse(37, 0x9000, b).expect_err("torn").to_string();
@@ -231,8 +241,13 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_headers_are_errors() {
-        let mut b = record(&[], RECORD_IN_USE);
+        let mut b = record(1, &[], RECORD_IN_USE);
         protect(&mut b, 1);
+        assert!(Record::parse(1, 0, b.clone()).is_ok());
+        let e = Record::parse(2, 0, b.clone())
+            .expect_err("misplaced")
+            .to_string();
+        assert!(e.contains("says it is record 1"), "{e}");
         let mut wrong_magic = b.clone();
         wrong_magic[0] = b'B';
         assert!(Record::parse(1, 0, wrong_magic).is_err());
@@ -244,7 +259,7 @@ pub(crate) mod tests {
         first_attr[0x15] = 0x03;
         assert!(Record::parse(1, 0, first_attr).is_err());
         // An attribute whose length runs past the used bytes.
-        let mut over = record(&[], RECORD_IN_USE);
+        let mut over = record(9, &[], RECORD_IN_USE);
         over[0x38..0x3C].copy_from_slice(&0x10u32.to_le_bytes());
         over[0x3C..0x40].copy_from_slice(&0x300u32.to_le_bytes());
         protect(&mut over, 1);
