@@ -261,8 +261,8 @@ fn ntfs_seeds() {
     let bytes = fs::read(path).expect("seeds/ntfs/compact-volume (images/ntfs.sh seed)");
     let vol = vaultfs_fuzz::ntfs_volume(&bytes).expect("volume");
     assert_eq!(vol.len(), 3 << 20);
-    let ntfs = NtfsFs::open(Arc::new(MemSource::new(vol)), &FsOptions { streams: true })
-        .expect("open");
+    let ntfs =
+        NtfsFs::open(Arc::new(MemSource::new(vol)), &FsOptions { streams: true }).expect("open");
     assert!(check_invariants(&ntfs).expect("invariants") > 40);
     let c = ntfs.lookup(ntfs.root(), "c").expect("lookup").expect("c");
     let text = ntfs.lookup(c.ino, "text").expect("lookup").expect("text");
@@ -270,7 +270,10 @@ fn ntfs_seeds() {
     let mut b = vec![0u8; src.len() as usize];
     src.read_exact_at(0, &mut b).expect("read");
     assert_eq!(b, "compress me ".repeat(2000).as_bytes());
-    let link = ntfs.lookup(ntfs.root(), "link").expect("lookup").expect("link");
+    let link = ntfs
+        .lookup(ntfs.root(), "link")
+        .expect("lookup")
+        .expect("link");
     assert_eq!(link.kind, FileKind::Symlink);
     assert!(ntfs.lookup(ntfs.root(), "ads:s").expect("lookup").is_some());
 }
