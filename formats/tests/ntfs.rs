@@ -448,8 +448,14 @@ fn damaged_index_blocks_are_named_errors() {
         }
     }
     assert!(hit > 3, "{hit} index blocks");
-    let fs = open(img, false).expect("open");
-    let e = corrupt_text(walk(&fs, &mut |_, _| Ok(())));
+    let fs = open(img.clone(), false).expect("open");
+    let err = walk(&fs, &mut |_, _| Ok(())).expect_err("torn blocks");
+    let FsError::Corrupt { offset, .. } = &err else {
+        panic!("not Corrupt: {err}");
+    };
+    // The offset is the block's place in the volume.
+    assert_eq!(&img[*offset as usize..*offset as usize + 4], b"INDX");
+    let e = err.to_string();
     assert!(e.contains("NTFS index block") && e.contains("torn"), "{e}");
 }
 

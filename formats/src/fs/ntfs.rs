@@ -306,13 +306,14 @@ impl NtfsFs {
                 }
                 let name = format!("{} $INDEX_ALLOCATION", Record::name(inode.record));
                 let damage = |d: String| FsError::corrupt(name.clone(), inode.offset, d);
-                Some(data::source(
-                    &self.mft.vol,
-                    self.mft.cluster,
-                    &v,
-                    &name,
-                    &damage,
-                )?)
+                let runs = match &v {
+                    Value::NonResident(m) => m.runs.clone(),
+                    Value::Resident { .. } => Vec::new(),
+                };
+                Some((
+                    data::source(&self.mft.vol, self.mft.cluster, &v, &name, &damage)?,
+                    runs,
+                ))
             }
             None => None,
         };
@@ -335,7 +336,7 @@ impl NtfsFs {
             return Ok(n);
         }
         let what = || format!("NTFS index block VCN {vcn} of directory {}", ix.record);
-        let Some(alloc) = &ix.alloc else {
+        let Some((alloc, runs)) = &ix.alloc else {
             return Err(FsError::corrupt(
                 what(),
                 0,
@@ -352,19 +353,22 @@ impl NtfsFs {
                     format!("lies outside the {} bytes of the index", alloc.len()),
                 )
             })?;
+        // Errors name the block's place in the volume.
+        let at_vol = mft::volume_offset(runs, self.mft.cluster, at);
         let mut buf = vec![0u8; ix.block_size as usize];
         alloc.read_exact_at(at, &mut buf)?;
-        apply_fixups(&mut buf, b"INDX", &what, at)?;
+        apply_fixups(&mut buf, b"INDX", &what, at_vol)?;
         let stored = le::u64_at(&buf, 0x10).unwrap_or(u64::MAX);
         if stored != vcn {
             return Err(FsError::corrupt(
                 what(),
-                at,
+                at_vol,
                 format!("the block says it is VCN {stored}"),
             ));
         }
-        let node =
-            Arc::new(index::parse_node(&buf, 0x18).map_err(|d| FsError::corrupt(what(), at, d))?);
+        let node = Arc::new(
+            index::parse_node(&buf, 0x18).map_err(|d| FsError::corrupt(what(), at_vol, d))?,
+        );
         self.blocks.insert((ix.record, vcn), node.clone());
         Ok(node)
     }
@@ -396,7 +400,7 @@ impl NtfsFs {
             ));
         }
         let name_s = utf16_string(&name.name);
-        if name_s.is_empty() || name_s.contains(['/', '\0']) {
+        if name_s.is_empty() || name_s == "." || name_s == ".." || name_s.contains(['/', '\0']) {
             return Err(FsError::corrupt(
                 format!("NTFS directory {dir}"),
                 f.inode.offset,
@@ -568,7 +572,8 @@ impl NtfsFs {
 struct DirIndex {
     record: u64,
     root: Node,
-    alloc: Option<Source>,
+    /// The $INDEX_ALLOCATION's bytes and runs.
+    alloc: Option<(Source, Vec<runlist::DataRun>)>,
     block_size: u32,
     unit: u64,
 }

@@ -375,7 +375,7 @@ pub(crate) fn read_small(
 
 /// The volume offset of byte `pos` of a run list (the run list position
 /// itself when it falls in a hole or past the runs).
-fn volume_offset(runs: &[DataRun], cluster: u64, pos: u64) -> u64 {
+pub(crate) fn volume_offset(runs: &[DataRun], cluster: u64, pos: u64) -> u64 {
     let mut vcn = 0u64;
     let want = pos / cluster;
     for r in runs {
