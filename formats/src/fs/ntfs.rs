@@ -2,15 +2,17 @@
 //! compressed files as their raw clusters and a file whose $DATA spans
 //! several records as 0 bytes, both silently; see `shared/research`).
 //!
-//! What is read: the boot sector ([`boot`]); $MFT, bootstrapped from record
-//! 0 and its own $ATTRIBUTE_LIST ([`mft`]); records with their update
-//! sequence checked ([`record`]); resident and non-resident attributes
-//! ([`attr`]) with their data runs ([`runlist`]), spread over extension
-//! records by $ATTRIBUTE_LIST ([`attrlist`]); directory B-trees
-//! ($INDEX_ROOT, $INDEX_ALLOCATION, [`index`]) compared through the
-//! volume's $UpCase ([`upcase`]); sparse, compressed (LZNT1, [`lznt1`])
-//! and partly initialized data ([`data`]); reparse points and Interix
-//! symlinks ([`reparse`]); forensic details ([`details`]).
+//! What is read: the boot sector (`boot.rs`); $MFT, bootstrapped from record
+//! 0 and its own $ATTRIBUTE_LIST (`mft.rs`); records with their update
+//! sequence checked (`record.rs`); resident and non-resident attributes
+//! (`attr.rs`) with their data runs (`runlist.rs`), spread over extension
+//! records by $ATTRIBUTE_LIST (`attrlist.rs`); directory B-trees
+//! ($INDEX_ROOT, $INDEX_ALLOCATION, `index.rs`) compared through the
+//! volume's $UpCase (`upcase.rs`); sparse, compressed (LZNT1, `lznt1.rs`)
+//! and partly initialized data (`data.rs`); reparse points and Interix
+//! symlinks (`reparse.rs`); forensic details (`details.rs`). What a file
+//! is and its metadata are worked out once per record (`facts.rs`);
+//! listings and lookups go through `dir.rs`.
 //!
 //! How the tree is shown (as `ls` shows an ntfs-3g `-o ro` mount, except
 //! where noted):
@@ -61,6 +63,8 @@ mod boot;
 mod cache;
 mod data;
 mod details;
+mod dir;
+mod facts;
 mod index;
 mod le;
 mod lznt1;
@@ -72,20 +76,19 @@ mod upcase;
 
 use std::sync::Arc;
 
-use self::attr::{
-    AT_DATA, AT_INDEX_ALLOCATION, AT_INDEX_ROOT, AT_REPARSE_POINT, AT_VOLUME_NAME, file_attr,
-};
+use self::attr::{AT_DATA, AT_VOLUME_NAME, file_attr};
 use self::cache::Lru;
 use self::data::Value;
+use self::facts::Facts;
 use self::index::Node;
-use self::le::{mref_record, mref_seq, utf16_string};
-use self::mft::{Inode, Mft};
-use self::record::{Record, apply_fixups};
+use self::le::utf16_string;
+use self::mft::Mft;
+use self::record::Record;
 use self::reparse::Reparse;
 use self::upcase::UpCase;
 use super::{
     DeletedEntry, DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata,
-    Timestamp, VolumeInfo,
+    VolumeInfo,
 };
 use crate::io::{ReadAt, Source};
 
@@ -117,15 +120,6 @@ pub struct NtfsFs {
     warnings: Vec<String>,
     blocks: Lru<(u64, u64), Arc<Node>>,
     facts: Lru<u64, Arc<Facts>>,
-}
-
-/// What a file is, worked out once.
-struct Facts {
-    inode: Arc<Inode>,
-    kind: FileKind,
-    target: Option<String>,
-    reparse: Option<Reparse>,
-    attributes: u32,
 }
 
 fn split(ino: Ino) -> (u64, usize) {
@@ -207,377 +201,7 @@ impl NtfsFs {
         }
         Ok(table)
     }
-
-    /// The facts of record `n` (in use or not).
-    fn facts(&self, n: u64) -> Result<Arc<Facts>, FsError> {
-        if let Some(f) = self.facts.get(n) {
-            return Ok(f);
-        }
-        let inode = self.mft.inode(n)?;
-        let f = Arc::new(self.work_out(inode)?);
-        self.facts.insert(n, f.clone());
-        Ok(f)
-    }
-
-    fn work_out(&self, inode: Arc<Inode>) -> Result<Facts, FsError> {
-        let attributes = inode.si.map_or(0, |s| s.attributes);
-        let reparse = match inode.value(&self.mft, AT_REPARSE_POINT, &[])? {
-            Some(v) => Some(reparse::parse(&self.small(&inode, &v, "$REPARSE_POINT")?)),
-            None => None,
-        };
-        let mut target = None;
-        let kind = match &reparse {
-            Some(Reparse::Link { target: t, .. }) => {
-                target = Some(t.clone());
-                FileKind::Symlink
-            }
-            _ if inode.is_dir => FileKind::Dir,
-            _ if attributes & file_attr::SYSTEM != 0 => {
-                // ntfs-3g's Interix symlink: a small plain system file.
-                match inode.value(&self.mft, AT_DATA, &[])? {
-                    Some(v)
-                        if (9..=reparse::INTX_MAX).contains(&v.size())
-                            && v.flags() & attr::FLAG_ENCRYPTED == 0 =>
-                    {
-                        target = reparse::interix_target(&self.small(&inode, &v, "$DATA")?);
-                        if target.is_some() {
-                            FileKind::Symlink
-                        } else {
-                            FileKind::File
-                        }
-                    }
-                    _ => FileKind::File,
-                }
-            }
-            _ => FileKind::File,
-        };
-        Ok(Facts {
-            inode,
-            kind,
-            target,
-            reparse,
-            attributes,
-        })
-    }
-
-    fn small(&self, inode: &Inode, v: &Value, what: &str) -> Result<Vec<u8>, FsError> {
-        let name = format!("{} {what}", Record::name(inode.record));
-        let damage = |d: String| FsError::corrupt(name.clone(), inode.offset, d);
-        mft::read_small(&self.mft.vol, self.mft.cluster, v, &name, &damage)
-    }
-
-    /// The facts of an in-use directory `dir`.
-    fn dir_facts(&self, dir: Ino) -> Result<Arc<Facts>, FsError> {
-        let (rec, k) = split(dir);
-        if k != 0 {
-            self.metadata(dir)?;
-            return Err(wrong(dir, FileKind::File, "directory"));
-        }
-        let f = self.facts(rec)?;
-        if !f.inode.in_use {
-            return Err(FsError::NoInode(dir));
-        }
-        if f.kind != FileKind::Dir {
-            return Err(wrong(dir, f.kind, "directory"));
-        }
-        Ok(f)
-    }
-
-    /// A directory's index: the root node and a reader of its blocks.
-    fn index(&self, f: &Facts) -> Result<DirIndex, FsError> {
-        let inode = &f.inode;
-        let structure = format!("{} $INDEX_ROOT", Record::name(inode.record));
-        let root_v = inode
-            .value(&self.mft, AT_INDEX_ROOT, &I30)?
-            .ok_or_else(|| FsError::corrupt(&structure, inode.offset, "no $I30 index root"))?;
-        let Value::Resident { bytes, .. } = root_v else {
-            return Err(FsError::corrupt(&structure, inode.offset, "non-resident"));
-        };
-        let (block_size, root) =
-            index::parse_root(&bytes).map_err(|d| FsError::corrupt(&structure, inode.offset, d))?;
-        let alloc = match inode.value(&self.mft, AT_INDEX_ALLOCATION, &I30)? {
-            Some(v) => {
-                if !(512..=65536).contains(&block_size) || !block_size.is_power_of_two() {
-                    return Err(FsError::corrupt(
-                        &structure,
-                        inode.offset,
-                        format!("index blocks of {block_size} bytes"),
-                    ));
-                }
-                let name = format!("{} $INDEX_ALLOCATION", Record::name(inode.record));
-                let damage = |d: String| FsError::corrupt(name.clone(), inode.offset, d);
-                let runs = match &v {
-                    Value::NonResident(m) => m.runs.clone(),
-                    Value::Resident { .. } => Vec::new(),
-                };
-                Some((
-                    data::source(&self.mft.vol, self.mft.cluster, &v, &name, &damage)?,
-                    runs,
-                ))
-            }
-            None => None,
-        };
-        let unit = if u64::from(block_size) >= self.mft.cluster {
-            self.mft.cluster
-        } else {
-            512
-        };
-        Ok(DirIndex {
-            record: inode.record,
-            root,
-            alloc,
-            block_size,
-            unit,
-        })
-    }
-
-    fn block(&self, ix: &DirIndex, vcn: u64) -> Result<Arc<Node>, FsError> {
-        if let Some(n) = self.blocks.get((ix.record, vcn)) {
-            return Ok(n);
-        }
-        let what = || format!("NTFS index block VCN {vcn} of directory {}", ix.record);
-        let Some((alloc, runs)) = &ix.alloc else {
-            return Err(FsError::corrupt(
-                what(),
-                0,
-                "a sub-node without $INDEX_ALLOCATION",
-            ));
-        };
-        let at = vcn
-            .checked_mul(ix.unit)
-            .filter(|at| at.saturating_add(u64::from(ix.block_size)) <= alloc.len())
-            .ok_or_else(|| {
-                FsError::corrupt(
-                    what(),
-                    0,
-                    format!("lies outside the {} bytes of the index", alloc.len()),
-                )
-            })?;
-        // Errors name the block's place in the volume.
-        let at_vol = mft::volume_offset(runs, self.mft.cluster, at);
-        let mut buf = vec![0u8; ix.block_size as usize];
-        alloc.read_exact_at(at, &mut buf)?;
-        apply_fixups(&mut buf, b"INDX", &what, at_vol)?;
-        let stored = le::u64_at(&buf, 0x10).unwrap_or(u64::MAX);
-        if stored != vcn {
-            return Err(FsError::corrupt(
-                what(),
-                at_vol,
-                format!("the block says it is VCN {stored}"),
-            ));
-        }
-        let node = Arc::new(
-            index::parse_node(&buf, 0x18).map_err(|d| FsError::corrupt(what(), at_vol, d))?,
-        );
-        self.blocks.insert((ix.record, vcn), node.clone());
-        Ok(node)
-    }
-
-    /// A directory entry for index entry `e` of directory `dir`, or `None`
-    /// for entries not shown (DOS-only names, system files, the root's `.`).
-    fn entry(&self, dir: u64, e: &index::Entry) -> Result<Option<(DirEntry, Arc<Facts>)>, FsError> {
-        let Some(name) = &e.name else { return Ok(None) };
-        let rec = mref_record(e.mref);
-        if name.is_dos_only() || rec < FIRST_USER || rec == dir {
-            return Ok(None);
-        }
-        let f = self.facts(rec)?;
-        let seq = mref_seq(e.mref);
-        if !f.inode.in_use || (seq != 0 && seq != f.inode.seq) {
-            return Err(FsError::corrupt(
-                format!("NTFS directory {dir}"),
-                f.inode.offset,
-                format!(
-                    "the entry {:?} points at record {rec} sequence {seq}, which is {} with sequence {}",
-                    utf16_string(&name.name),
-                    if f.inode.in_use {
-                        "in use"
-                    } else {
-                        "not in use"
-                    },
-                    f.inode.seq
-                ),
-            ));
-        }
-        let name_s = utf16_string(&name.name);
-        if name_s.is_empty() || name_s == "." || name_s == ".." || name_s.contains(['/', '\0']) {
-            return Err(FsError::corrupt(
-                format!("NTFS directory {dir}"),
-                f.inode.offset,
-                format!("the entry for record {rec} has the name {name_s:?}"),
-            ));
-        }
-        Ok(Some((
-            DirEntry {
-                name: name_s,
-                ino: Ino(rec),
-                kind: f.kind,
-            },
-            f,
-        )))
-    }
-
-    fn stream_entries(&self, base: &DirEntry, f: &Facts, out: &mut Vec<DirEntry>) {
-        if !self.opts.streams || f.kind == FileKind::Symlink {
-            return;
-        }
-        for (k, s) in f.inode.streams().iter().enumerate().take(0xFFFF) {
-            out.push(DirEntry {
-                name: format!("{}:{}", base.name, utf16_string(s)),
-                ino: Ino(base.ino.0 | ((k as u64 + 1) << STREAM_SHIFT)),
-                kind: FileKind::File,
-            });
-        }
-    }
-
-    fn find(&self, dir: &Facts, name: &[u16]) -> Result<Option<(DirEntry, Arc<Facts>)>, FsError> {
-        let ix = self.index(dir)?;
-        let fetch = |vcn| self.block(&ix, vcn);
-        let damage = |d: String| {
-            FsError::corrupt(
-                format!("NTFS directory {} index", ix.record),
-                dir.inode.offset,
-                d,
-            )
-        };
-        let shown = |e: &index::Entry| e.name.as_ref().is_some_and(|n| !n.is_dos_only());
-        let exact = index::find(
-            &ix.root,
-            &fetch,
-            &damage,
-            &|k| self.upcase.collate(name, &k.name),
-            &shown,
-        )?;
-        let found = match exact {
-            Some(e) => Some(e),
-            None => index::find(
-                &ix.root,
-                &fetch,
-                &damage,
-                &|k| self.upcase.cmp_ci(name, &k.name),
-                &shown,
-            )?,
-        };
-        match found {
-            Some(e) => self.entry(ix.record, &e),
-            None => Ok(None),
-        }
-    }
-
-    fn meta(&self, ino: Ino, f: &Facts, size: u64, kind: FileKind, nlink: u32) -> Metadata {
-        let (crt, mt, ct, at) = match (f.inode.si, f.inode.names.first()) {
-            (Some(s), _) => (s.created, s.modified, s.mft_changed, s.accessed),
-            (None, Some(n)) => (n.created, n.modified, n.mft_changed, n.accessed),
-            (None, None) => (0, 0, 0, 0),
-        };
-        let ro = f.attributes & file_attr::READONLY != 0;
-        let perm = match kind {
-            FileKind::Dir if ro => 0o555,
-            FileKind::Dir => 0o755,
-            FileKind::Symlink => 0o777,
-            _ if ro => 0o444,
-            _ => 0o644,
-        };
-        let t = |ft: u64| {
-            if ft == 0 {
-                Timestamp::EPOCH
-            } else {
-                attr::time(ft)
-            }
-        };
-        Metadata {
-            ino,
-            kind,
-            size,
-            perm,
-            uid: 0,
-            gid: 0,
-            nlink,
-            rdev: 0,
-            mtime: t(mt),
-            atime: t(at),
-            ctime: t(ct),
-            crtime: Some(t(crt)),
-        }
-    }
-
-    fn metadata_of(&self, ino: Ino, f: &Facts) -> Result<Metadata, FsError> {
-        let (_, k) = split(ino);
-        if k > 0 {
-            let streams = f.inode.streams();
-            let Some(name) = streams.get(k - 1).filter(|_| f.kind != FileKind::Symlink) else {
-                return Err(FsError::NoInode(ino));
-            };
-            let size = f
-                .inode
-                .value(&self.mft, AT_DATA, name)?
-                .map_or(0, |v| v.size());
-            return Ok(self.meta(ino, f, size, FileKind::File, 1));
-        }
-        let size = match f.kind {
-            FileKind::Symlink => f.target.as_ref().map_or(0, |t| t.len() as u64),
-            FileKind::Dir => f
-                .inode
-                .value(&self.mft, AT_INDEX_ALLOCATION, &I30)?
-                .map_or(0, |v| v.size()),
-            _ => f
-                .inode
-                .value(&self.mft, AT_DATA, &[])?
-                .map_or(0, |v| v.size()),
-        };
-        let names = f.inode.names.iter().filter(|n| !n.is_dos_only()).count();
-        let nlink = u32::try_from(names).unwrap_or(u32::MAX).max(1);
-        Ok(self.meta(ino, f, size, f.kind, nlink))
-    }
-
-    /// The best known path of record `n` from its first shown name.
-    fn path_of(&self, f: &Facts) -> String {
-        let mut parts = Vec::new();
-        let mut cur = f.inode.clone();
-        for _ in 0..MAX_PATH_DEPTH {
-            let Some(name) = cur
-                .names
-                .iter()
-                .find(|n| !n.is_dos_only())
-                .or(cur.names.first())
-            else {
-                parts.push("$OrphanFiles".to_string());
-                break;
-            };
-            parts.push(utf16_string(&name.name));
-            let parent = name.parent_record();
-            if parent == ROOT {
-                break;
-            }
-            match self.mft.inode(parent) {
-                Ok(p)
-                    if p.is_dir
-                        && (mref_seq(name.parent) == 0 || mref_seq(name.parent) == p.seq)
-                        && p.record != cur.record =>
-                {
-                    cur = p
-                }
-                _ => {
-                    parts.push("$OrphanFiles".to_string());
-                    break;
-                }
-            }
-        }
-        parts.reverse();
-        parts.join("/")
-    }
 }
-
-/// A directory's B-tree.
-struct DirIndex {
-    record: u64,
-    root: Node,
-    /// The $INDEX_ALLOCATION's bytes and runs.
-    alloc: Option<(Source, Vec<runlist::DataRun>)>,
-    block_size: u32,
-    unit: u64,
-}
-
 impl Filesystem for NtfsFs {
     fn info(&self) -> VolumeInfo {
         VolumeInfo {
