@@ -264,7 +264,12 @@ for q, e in m["entries"].items():
     if e["type"] == "symlink":
         e["mtime"] = int(os.lstat(os.path.join(mnt, q)).st_mtime)
         e.pop("mtime_ns", None)
-json.dump(m, open(path, "w"), indent=1, sort_keys=True, ensure_ascii=False)
+# One entry per line: small, and diffs stay readable.
+line = lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False)
+with open(path, "w") as f:
+    f.write('{"label": %s,\n "deleted": %s,\n "entries": {\n' % (line(m["label"]), line(m["deleted"])))
+    f.write(",\n".join("  %s: %s" % (line(k), line(v)) for k, v in sorted(m["entries"].items())))
+    f.write("\n }\n}\n")
 PY
 fusermount -u "$mnt"
 zstd -q -19 -f "$img" -o fs/ntfs.img.zst
