@@ -803,3 +803,20 @@ fn a_misplaced_mft_is_an_error_not_other_files() {
     let e = corrupt_text(open(img, false));
     assert!(e.contains("says it is record"), "{e}");
 }
+
+#[test]
+fn detected_and_opened_through_fs_open() {
+    use vaultfs_formats::fs::{FsKind, detect, has_reader};
+    let src: Source = Arc::new(MemSource::new(image()));
+    assert_eq!(detect(&*src).expect("detect"), Some(FsKind::Ntfs));
+    assert!(has_reader(FsKind::Ntfs));
+    let fs = vaultfs_formats::fs::open(FsKind::Ntfs, src, &FsOptions::default()).expect("open");
+    let info = fs.info();
+    assert_eq!(
+        (info.kind, info.block_size, info.size),
+        (FsKind::Ntfs, 4096, (40 << 20) - 512)
+    );
+    // (The last sector, the backup boot sector, lies outside the volume.)
+    assert_eq!(info.serial.map(|s| s.len()), Some(16));
+    assert!(info.warnings.is_empty(), "{:?}", info.warnings);
+}
