@@ -124,6 +124,16 @@ mod tests {
 
     #[test]
     fn known_vectors() {
+        // "Hello world" as the `lznt1` crate's documentation shows it
+        // compressed: one chunk of 13 bytes, eleven literals.
+        let hello = [
+            0x0c, 0xb0, 0x00, b'H', b'e', b'l', b'l', b'o', b' ', b'w', b'o', 0x00, b'r', b'l',
+            b'd',
+        ];
+        let out = decompress_unit(&hello, 4096).expect("decompress");
+        assert_eq!(&out[..11], b"Hello world");
+        assert!(out[11..].iter().all(|&b| b == 0));
+
         // "abcdef" as literals, then a back-reference of 6 bytes 6 back
         // (4 offset bits at output position 6): token (5 << 12) | 3.
         let body = [0x40, b'a', b'b', b'c', b'd', b'e', b'f', 0x03, 0x50];
