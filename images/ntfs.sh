@@ -10,6 +10,10 @@
 #                            reader): type, size, sha256, mtime, symlink
 #                            target, nlink, streams (name, size, sha256),
 #                            plus the deleted file and the volume label
+#   fs/ntfs4k.img.zst, fs/ntfs4k.manifest.json
+#                            an 8 MiB volume with 4096-byte sectors (4 KiB
+#                            MFT records and index blocks) and the SHA-256
+#                            of each file on it
 #   ../fuzz/seeds/ntfs/compact-volume
 #                            a small volume (3 MiB, 1 KiB clusters) in the
 #                            fuzz target's compact form (`ntfs.sh seed`
@@ -52,7 +56,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "${1:-}" != seed ]; then # `ntfs.sh seed` remakes only the fuzz seed
+# `ntfs.sh [main] [seed] [4k]` remakes only the named outputs (all by
+# default).
+want() { [ -z "$only" ] || [[ " $only " == *" $1 "* ]]; }
+only="$*"
+
+if want main; then
 img=$tmp/ntfs.img
 truncate -s 40M "$img"
 mkfs.ntfs -Q -F -q -L vaultfs-ntfs "$img"
@@ -275,6 +284,7 @@ fusermount -u "$mnt"
 zstd -q -19 -f "$img" -o fs/ntfs.img.zst
 fi
 
+if want seed; then
 # A small volume for the fuzz target: a few files of each kind.
 seed=$tmp/seed.img
 truncate -s 3M "$seed"
@@ -330,4 +340,36 @@ while i < sectors:
     i = j
 open(sys.argv[3], "wb").write(out)
 PY
-ls -l fs/ntfs.img.zst ../fuzz/seeds/ntfs/
+fi
+
+if want 4k; then
+# 4096-byte sectors: 4 KiB MFT records (eight fixup blocks each) and index
+# blocks, 4 KiB clusters. A 300-entry directory, a compressed file and a
+# random one; the manifest maps each file to its SHA-256.
+img=$tmp/ntfs4k.img
+truncate -s 8M "$img"
+mkfs.ntfs -Q -F -q -s 4096 -L four-k "$img"
+ntfs-3g "$img" "$mnt"
+python3 - "$mnt" fs/ntfs4k.manifest.json <<'PY'
+import hashlib, json, os, subprocess, sys
+mnt, out = sys.argv[1], sys.argv[2]
+files = {}
+def write(p, data):
+    with open(os.path.join(mnt, p), "wb") as f:
+        f.write(data)
+    files[p] = hashlib.sha256(data).hexdigest()
+os.mkdir(os.path.join(mnt, "d"))
+for i in range(300):
+    write(f"d/file_{i:03d}.txt", f"file {i} of the 4k volume\n".encode())
+os.mkdir(os.path.join(mnt, "c"))
+subprocess.run(["setfattr", "-n", "system.ntfs_attrib_be", "-v", "0x00000800",
+                os.path.join(mnt, "c")], check=True)
+write("c/text.txt", b"".join(f"line {i} compressed on 4k sectors\n".encode() for i in range(5000)))
+noise = b"".join(hashlib.sha256(b"4k%d" % i).digest() for i in range(625))
+write("random.bin", noise)
+json.dump(files, open(out, "w"), indent=0, sort_keys=True)
+PY
+fusermount -u "$mnt"
+zstd -q -19 -f "$img" -o fs/ntfs4k.img.zst
+fi
+ls -l fs/ ../fuzz/seeds/ntfs/

@@ -820,3 +820,34 @@ fn detected_and_opened_through_fs_open() {
     assert_eq!(info.serial.map(|s| s.len()), Some(16));
     assert!(info.warnings.is_empty(), "{:?}", info.warnings);
 }
+
+/// The volume with 4096-byte sectors (`images/ntfs.sh 4k`): 4 KiB MFT
+/// records protected by eight fixup blocks, 4 KiB index blocks.
+#[test]
+fn a_volume_with_4k_sectors() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs");
+    let raw = zstd::decode_all(
+        std::fs::read(dir.join("ntfs4k.img.zst"))
+            .expect("image")
+            .as_slice(),
+    )
+    .expect("zstd");
+    let want: BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(dir.join("ntfs4k.manifest.json")).expect("manifest"))
+            .expect("json");
+    let fs = open(raw, false).expect("open");
+    assert_eq!(fs.info().block_size, 4096);
+    check_invariants(&fs).expect("invariants");
+    let mut got = BTreeMap::new();
+    walk(&fs, &mut |path, e| {
+        if e.kind == FileKind::File {
+            got.insert(path.to_string(), sha(&read_all(&fs, e.ino)));
+        }
+        Ok(())
+    })
+    .expect("walk");
+    assert_eq!(got, want);
+    let c = resolve(&fs, "c/text.txt");
+    let d: BTreeMap<String, String> = fs.details(c).expect("details").into_iter().collect();
+    assert!(d["data.flags"].contains("compressed"), "{d:?}");
+}
