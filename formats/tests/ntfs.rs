@@ -733,6 +733,12 @@ fn a_fragmented_mft_with_an_attribute_list() {
     let new_used = (body.len() as u32).to_le_bytes();
     rec0[..body.len()].copy_from_slice(&body);
     rec0[0x18..0x1C].copy_from_slice(&new_used);
+    // A variant whose list names the largest record number there is.
+    let mut huge = rec0.clone();
+    let entry4 = after_si + 0x18 + 3 * 0x20;
+    assert_eq!(huge[entry4 + 0x10], 13);
+    huge[entry4 + 0x10..entry4 + 0x16].fill(0xFF);
+    refix(&mut huge);
     refix(&mut rec0);
     img[mft..mft + 1024].copy_from_slice(&rec0);
 
@@ -764,6 +770,11 @@ fn a_fragmented_mft_with_an_attribute_list() {
     ext[0x18..0x1C].copy_from_slice(&((a + alen + 8) as u32).to_le_bytes());
     refix(&mut ext);
     img[mft + 13 * 1024..mft + 14 * 1024].copy_from_slice(&ext);
+
+    let mut bad = img.clone();
+    bad[mft..mft + 1024].copy_from_slice(&huge);
+    let e = corrupt_text(open(bad, false));
+    assert!(e.contains("lies outside"), "{e}");
 
     let want = tree(&open(pristine.clone(), true).expect("open"));
     let fs = open(img, true).expect("open the fragmented $MFT");

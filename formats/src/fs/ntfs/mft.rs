@@ -127,7 +127,7 @@ impl Mft {
                     continue;
                 }
                 let pos = e.record.checked_mul(record_size);
-                if pos.is_some_and(|p| p + record_size > mapped) {
+                if pos.is_some_and(|p| p.saturating_add(record_size) > mapped) {
                     so_far =
                         match data::merge(&parts.iter().collect::<Vec<_>>(), clusters, &damage)? {
                             Value::NonResident(m) => m.runs,
@@ -141,7 +141,7 @@ impl Mft {
                         .sum::<u64>()
                         .saturating_mul(cluster);
                 }
-                let Some(pos) = pos.filter(|p| p + record_size <= mapped) else {
+                let Some(pos) = pos.filter(|p| p.saturating_add(record_size) <= mapped) else {
                     return Err(damage(format!(
                         "extension record {} lies outside the {mapped} bytes mapped before it",
                         e.record
