@@ -11,6 +11,7 @@
 pub mod detect;
 pub mod fat;
 pub mod mem;
+pub mod ntfs;
 pub mod walk;
 pub mod xfs;
 
@@ -302,6 +303,7 @@ pub trait Filesystem: Send + Sync {
 pub fn open(kind: FsKind, vol: Source, opts: &FsOptions) -> Result<Arc<dyn Filesystem>, FsError> {
     match kind {
         // One arm per reader: `FsKind::X => Ok(Arc::new(x::XFs::open(vol, opts)?)),`
+        FsKind::Ntfs => Ok(Arc::new(ntfs::NtfsFs::open(vol, opts)?)),
         FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 => Ok(Arc::new(fat::FatFs::open(vol, opts)?)),
         FsKind::ExFat => Err(FsError::Unsupported {
             fs: "exFAT",
@@ -320,6 +322,7 @@ pub fn open(kind: FsKind, vol: Source, opts: &FsOptions) -> Result<Arc<dyn Files
 pub fn has_reader(kind: FsKind) -> bool {
     match kind {
         // One arm per reader: `FsKind::X => true,`
+        FsKind::Ntfs => true,
         FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 => true,
         FsKind::Xfs => true,
         _ => false,

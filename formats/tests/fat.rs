@@ -663,45 +663,6 @@ fn the_fat_copy_read_is_the_sound_or_the_active_one() {
     assert!(d.contains_key("FSInfo free clusters"), "{d:?}");
 }
 
-/// Walks the FAT volume named by `VAULTFS_FAT_IMAGE` (a raw file), reads
-/// every file and prints timings: a manual check on real-world volumes.
-/// `cargo test -p vaultfs-formats --release --test fat -- --ignored --nocapture`
-#[test]
-#[ignore = "needs VAULTFS_FAT_IMAGE"]
-fn walk_a_volume_from_the_environment() {
-    let path = std::env::var("VAULTFS_FAT_IMAGE").expect("VAULTFS_FAT_IMAGE");
-    let vol: Source =
-        Arc::new(vaultfs_formats::io::FileSource::open(Path::new(&path)).expect("open image"));
-    let t = std::time::Instant::now();
-    let kind = fs::detect(&*vol).expect("detect").expect("a filesystem");
-    let fs = fs::open(kind, vol, &FsOptions::default()).expect("open");
-    println!("open: {:?} {:?}", t.elapsed(), fs.info());
-    let t = std::time::Instant::now();
-    let (mut files, mut bytes, mut opening) = (0u64, 0u64, std::time::Duration::ZERO);
-    let mut buf = vec![0u8; 1 << 20];
-    walk(&*fs, &mut |_, e| {
-        if e.kind == FileKind::File {
-            let o = std::time::Instant::now();
-            let src = fs.open(e.ino)?;
-            opening += o.elapsed();
-            let mut off = 0;
-            while off < src.len() {
-                let n = src.read_at(off, &mut buf)?;
-                off += n as u64;
-            }
-            files += 1;
-            bytes += off;
-        }
-        Ok(())
-    })
-    .expect("walk");
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "{files} files, {bytes} bytes in {secs:.3} s ({:.0} MB/s); opening (chain walks) took {opening:?}",
-        bytes as f64 / secs / 1e6
-    );
-}
-
 #[test]
 fn the_label_falls_back_to_the_boot_sector() {
     // FAT16: the root directory is the fixed region after the FATs; its

@@ -79,3 +79,45 @@ pub fn fix_gpt_crcs(disk: &mut [u8], sector: usize) {
         header[16..20].copy_from_slice(&crc.to_le_bytes());
     }
 }
+
+/// The largest volume [`ntfs_volume`] makes.
+pub const MAX_NTFS_VOLUME: usize = 8 << 20;
+
+/// The NTFS volume an input of the `ntfs` target stands for: the input
+/// itself when it carries the `NTFS    ` signature at byte 3, else the
+/// compact form `[u32 LE volume sectors]` then runs of `[u32 LE first
+/// sector][u16 LE count][count × 512 bytes]` laid out on zeros. Capped at
+/// [`MAX_NTFS_VOLUME`].
+pub fn ntfs_volume(data: &[u8]) -> Option<Vec<u8>> {
+    let mut vol = Vec::new();
+    ntfs_volume_into(data, &mut vol).then_some(vol)
+}
+
+/// [`ntfs_volume`] into `vol` (cleared first), so that a harness can reuse
+/// one buffer; false when `data` is too short to describe a volume.
+pub fn ntfs_volume_into(data: &[u8], vol: &mut Vec<u8>) -> bool {
+    vol.clear();
+    if data.get(3..11) == Some(b"NTFS    ") {
+        vol.extend_from_slice(&data[..data.len().min(MAX_NTFS_VOLUME)]);
+        return true;
+    }
+    let Some((size, mut rest)) = data.split_first_chunk::<4>() else {
+        return false;
+    };
+    let len = (u32::from_le_bytes(*size) as usize)
+        .saturating_mul(512)
+        .min(MAX_NTFS_VOLUME);
+    vol.resize(len, 0);
+    while let Some((head, tail)) = rest.split_first_chunk::<6>() {
+        let sector = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let count = u16::from_le_bytes([head[4], head[5]]) as usize;
+        let bytes = &tail[..(count * 512).min(tail.len())];
+        let at = sector.saturating_mul(512);
+        if at < len {
+            let n = bytes.len().min(len - at);
+            vol[at..at + n].copy_from_slice(&bytes[..n]);
+        }
+        rest = &tail[bytes.len()..];
+    }
+    true
+}

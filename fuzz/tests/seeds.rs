@@ -246,3 +246,34 @@ fn chunker_seeds() {
         v
     });
 }
+
+/// The NTFS seed is made by `images/ntfs.sh seed` (mkfs.ntfs and ntfs-3g),
+/// not here: check that it expands to a volume the reader walks, with its
+/// compressed file, stream and symlink.
+#[test]
+fn ntfs_seeds() {
+    use std::sync::Arc;
+    use vaultfs_formats::fs::ntfs::NtfsFs;
+    use vaultfs_formats::fs::{FileKind, Filesystem, FsOptions, check_invariants};
+    use vaultfs_formats::io::{MemSource, ReadAt};
+
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("seeds/ntfs/compact-volume");
+    let bytes = fs::read(path).expect("seeds/ntfs/compact-volume (images/ntfs.sh seed)");
+    let vol = vaultfs_fuzz::ntfs_volume(&bytes).expect("volume");
+    assert_eq!(vol.len(), 3 << 20);
+    let ntfs =
+        NtfsFs::open(Arc::new(MemSource::new(vol)), &FsOptions { streams: true, ..Default::default() }).expect("open");
+    assert!(check_invariants(&ntfs).expect("invariants") > 40);
+    let c = ntfs.lookup(ntfs.root(), "c").expect("lookup").expect("c");
+    let text = ntfs.lookup(c.ino, "text").expect("lookup").expect("text");
+    let src = ntfs.open(text.ino).expect("open");
+    let mut b = vec![0u8; src.len() as usize];
+    src.read_exact_at(0, &mut b).expect("read");
+    assert_eq!(b, "compress me ".repeat(2000).as_bytes());
+    let link = ntfs
+        .lookup(ntfs.root(), "link")
+        .expect("lookup")
+        .expect("link");
+    assert_eq!(link.kind, FileKind::Symlink);
+    assert!(ntfs.lookup(ntfs.root(), "ads:s").expect("lookup").is_some());
+}
