@@ -91,8 +91,9 @@ impl Timestamp {
 }
 
 /// An inode's metadata, in POSIX terms; what a filesystem lacks is
-/// synthesised (FAT and NTFS: mode 0o755/0o644 from the read-only flag,
-/// uid and gid 0).
+/// synthesised as Linux shows it by default (FAT: 0o755, 0o555 when
+/// read-only, as vfat's default umask; NTFS: 0o755 directories, 0o644
+/// files, no write bits when read-only; uid and gid 0).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Metadata {
     /// The inode.

@@ -66,7 +66,8 @@ fn pack_header_seeds() {
         let mut b = PackBuilder::default();
         b.add_encrypting(&key, BlobType::Data, Id::hash(b"one"), b"one", None);
         b.add_encrypting(&key, BlobType::Tree, Id::hash(b"two"), b"(zstd)", Some(3));
-        b.finish(&key).0
+        let f = b.finish(&key);
+        f.buf[f.start..].to_vec()
     });
     let n = pack.len();
     let trailer = [pack[n - 4], pack[n - 3], pack[n - 2], pack[n - 1]];

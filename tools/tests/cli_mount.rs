@@ -271,7 +271,85 @@ fn make_source(root: &Path) -> Vec<u8> {
         "containers/vmdk/gpt-streamOptimized.vmdk.zst",
         &root.join("vm/disk.vmdk"),
     );
+    // NTFS and FAT32 partitions holding the same tree (images/fsdisk.sh).
+    unpack("fs/fsdisk.vmdk.zst", &root.join("vm/fsdisk.vmdk"));
     unpack("containers/stamped-gpt.raw.zst", &root.join("disk.img"))
+}
+
+/// The content of `data/big.bin` in fsdisk.vmdk, as `fsdisk-tree.py`
+/// writes it.
+fn fsdisk_big() -> Vec<u8> {
+    let path = "data/big.bin";
+    let size = 3 * 1024 * 1024 + 123;
+    let mut out = Vec::with_capacity(size + 64);
+    let mut n = 0;
+    while out.len() < size {
+        out.extend_from_slice(format!("{path} #{n}\n").as_bytes());
+        n += 1;
+    }
+    out.truncate(size);
+    out
+}
+
+/// The tree `images/fsdisk.sh` wrote into each partition of fsdisk.vmdk.
+fn fsdisk_manifest() -> Vec<serde_json::Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs/fsdisk.manifest.json");
+    serde_json::from_str(&fs::read_to_string(path).expect("manifest")).expect("json")
+}
+
+/// Compares a mounted filesystem directory (`.../fsdisk.vmdk.contents/p1`)
+/// with the manifest: every entry's kind, size, mtime and content, and
+/// nothing else below it but image `.contents/` directories.
+fn compare_manifest(dir: &Path) {
+    let want = fsdisk_manifest();
+    for e in &want {
+        let rel = e["path"].as_str().expect("path");
+        let p = dir.join(rel);
+        let m = fs::symlink_metadata(&p).unwrap_or_else(|err| panic!("{}: {err}", p.display()));
+        if e["type"] == "dir" {
+            assert!(m.is_dir(), "{}: kind", p.display());
+            continue;
+        }
+        assert!(m.is_file(), "{}: kind", p.display());
+        assert_eq!(
+            m.len(),
+            e["size"].as_u64().expect("size"),
+            "{}",
+            p.display()
+        );
+        assert_eq!(
+            m.mtime(),
+            e["mtime"].as_i64().expect("mtime"),
+            "{}",
+            p.display()
+        );
+        let data = fs::read(&p).unwrap_or_else(|err| panic!("reading {}: {err}", p.display()));
+        assert_eq!(
+            sha(&data),
+            e["sha256"].as_str().expect("sha"),
+            "{}",
+            p.display()
+        );
+    }
+    let mut count = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for n in names(&d) {
+            if n.ends_with(".contents") {
+                continue;
+            }
+            count += 1;
+            if fs::symlink_metadata(d.join(&n)).expect("stat").is_dir() {
+                stack.push(d.join(&n));
+            }
+        }
+    }
+    assert_eq!(count, want.len(), "{}: entries", dir.display());
+    let hello = dir.join("floppy.img.contents/fs/HELLO.TXT");
+    assert_eq!(
+        fs::read(&hello).unwrap_or_else(|err| panic!("{}: {err}", hello.display())),
+        b"inside the floppy inside the disk\n"
+    );
 }
 
 /// `vaultfs mount` of the repository in `env`, started and ready.
@@ -388,6 +466,11 @@ fn mount_serves_snapshots_read_only_and_follows_new_ones() {
     );
     assert!(fs::read(vmdk.join("p3.raw")).expect("vmdk p3") == raw[10240 * 512..14336 * 512]);
 
+    // The files inside the NTFS and FAT32 partitions of a VMDK.
+    let fsdisk = root.join("vm/fsdisk.vmdk.contents");
+    compare_manifest(&fsdisk.join("p1"));
+    compare_manifest(&fsdisk.join("p2"));
+
     // Read-only: creating, writing, removing, chmod.
     let err = |r: std::io::Result<()>| r.expect_err("must fail").raw_os_error();
     assert_eq!(err(fs::write(root.join("new.txt"), b"x")), Some(EROFS));
@@ -436,6 +519,8 @@ fn mount_serves_snapshots_read_only_and_follows_new_ones() {
         (root.join("disk.img"), Arc::new(raw.clone())),
         (contents.join("p2.raw"), Arc::new(p2.clone())),
         (contents.join("disk.raw"), Arc::new(raw.clone())),
+        (fsdisk.join("p1/data/big.bin"), Arc::new(fsdisk_big())),
+        (fsdisk.join("p2/data/big.bin"), Arc::new(fsdisk_big())),
     ];
     stress(files, stress_secs());
 
@@ -539,6 +624,31 @@ fn mount_image_serves_a_local_disk_without_a_repository() {
     let status = m.wait_exit(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "exit status\n{}", m.log());
     assert!(!is_mounted(&mnt));
+}
+
+#[test]
+fn mount_image_serves_the_files_inside_partitions() {
+    require_fuse();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("fsdisk.vmdk");
+    unpack("fs/fsdisk.vmdk.zst", &img);
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let mut cmd = common::vaultfs();
+    cmd.args(["mount", "--image"]).arg(&img).arg(&mnt);
+    let _m = Mounted::start(cmd, &mnt, dir.path().join("mount.log"), "disk.raw");
+    assert_eq!(
+        names(&mnt),
+        set(&["disk.raw", "p1", "p1.raw", "p2", "p2.raw", "partitions.txt"])
+    );
+    compare_manifest(&mnt.join("p1"));
+    compare_manifest(&mnt.join("p2"));
+    assert_eq!(
+        fs::write(mnt.join("p1/readme.txt"), b"x")
+            .expect_err("read-only")
+            .raw_os_error(),
+        Some(EROFS)
+    );
 }
 
 #[test]

@@ -131,3 +131,84 @@ fn a_path_that_is_not_in_the_image_is_not_found() {
     let r = env.run(&["cat", &format!("latest:{src}/note.txt.contents/disk.raw")]);
     assert_eq!(r.code, 1);
 }
+
+/// The content `images/fsdisk-tree.py` writes for `path`.
+fn fsdisk_content(path: &str, size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size + 64);
+    let mut n = 0;
+    while out.len() < size {
+        out.extend_from_slice(format!("{path} #{n}\n").as_bytes());
+        n += 1;
+    }
+    out.truncate(size);
+    out
+}
+
+#[test]
+fn cat_ls_find_and_restore_reach_files_inside_ntfs_and_fat_partitions() {
+    let env = Env::init();
+    let src = env.dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("fsdisk.vmdk"), image("fs/fsdisk.vmdk.zst")).expect("write");
+    let src = src.to_str().expect("utf-8").to_string();
+    env.run(&["backup", "-q", &src]).ok();
+    let c = format!("latest:{src}/fsdisk.vmdk.contents");
+
+    let greek = "docs/Ελληνικά.txt";
+    for p in ["p1", "p2"] {
+        let out = env
+            .cmd(&["cat", &format!("{c}/{p}/{greek}")])
+            .output()
+            .expect("cat");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, fsdisk_content(greek, 1500), "{p}");
+    }
+
+    let ls = env
+        .run(&["ls", "-l", &format!("{c}/p1/deep/a/b/c/d/e")])
+        .ok()
+        .stdout;
+    assert!(
+        ls.lines()
+            .any(|l| l.ends_with("/p1/deep/a/b/c/d/e/leaf.txt")),
+        "{ls}"
+    );
+
+    let found = env.run(&["find", "--images", "leaf.txt"]).ok().stdout;
+    for p in ["p1", "p2"] {
+        assert!(
+            found.contains(&format!("fsdisk.vmdk.contents/{p}/deep/a/b/c/d/e/leaf.txt")),
+            "{found}"
+        );
+    }
+
+    let target = env.dir.path().join("out");
+    let t = target.to_str().expect("utf-8");
+    env.run(&["restore", "-q", &format!("{c}/p2/docs"), "--target", t])
+        .ok();
+    let manifest: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs/fsdisk.manifest.json"),
+        )
+        .expect("manifest"),
+    )
+    .expect("json");
+    let docs: Vec<&serde_json::Value> = manifest
+        .iter()
+        .filter(|e| e["path"].as_str().is_some_and(|p| p.starts_with("docs/")))
+        .collect();
+    assert_eq!(docs.len(), 5);
+    for e in docs {
+        let rel = e["path"].as_str().expect("path");
+        // As with restic, `snapshot:dir` restores what is inside dir.
+        let got = target.join(rel.strip_prefix("docs/").expect("docs/"));
+        let data = std::fs::read(&got).unwrap_or_else(|err| panic!("{}: {err}", got.display()));
+        assert_eq!(sha(&data), e["sha256"].as_str().expect("sha"), "{rel}");
+        let mtime = std::os::unix::fs::MetadataExt::mtime(&std::fs::metadata(&got).expect("stat"));
+        assert_eq!(mtime, e["mtime"].as_i64().expect("mtime"), "{rel}");
+    }
+}
