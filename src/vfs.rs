@@ -40,6 +40,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::repo::Repository;
 pub use contents::{CONTENTS_SUFFIX, image_dir};
+pub use fsdir::meta_attr;
 pub use root::REFRESH_INTERVAL;
 pub use source::SnapshotSource;
 
@@ -230,6 +231,13 @@ pub trait Dir: Send + Sync {
     /// The child called `name`, if any.
     fn lookup(&self, name: &str) -> Result<Option<Entry>> {
         Ok(self.list()?.get(name).cloned())
+    }
+
+    /// For the root directory of a volume inside a disk image (`pN/`,
+    /// `fs/`): its opened filesystem, for what the tree does not show
+    /// (deleted files). `None` for every other directory.
+    fn volume(&self) -> Result<Option<Arc<dyn vaultfs_formats::fs::Filesystem>>> {
+        Ok(None)
     }
 }
 

@@ -44,7 +44,7 @@ fn time(t: Timestamp) -> SystemTime {
 }
 
 /// A filesystem inode's metadata in the tree's terms.
-pub(crate) fn meta_attr(m: &Metadata) -> Attr {
+pub fn meta_attr(m: &Metadata) -> Attr {
     let kind = match m.kind {
         FileKind::File => Kind::File,
         FileKind::Dir => Kind::Dir,
@@ -139,6 +139,10 @@ impl Dir for VolumeDir {
 
     fn list(&self) -> Result<Arc<Listing>> {
         self.open_root()?.list()
+    }
+
+    fn volume(&self) -> Result<Option<Arc<dyn Filesystem>>> {
+        Ok(Some(self.open_root()?.at.fs.clone()))
     }
 }
 

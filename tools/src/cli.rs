@@ -83,6 +83,11 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Inside disk images, list each NTFS file's alternate data streams
+    /// beside it as `name:stream` (readable like files).
+    #[arg(long, global = true)]
+    pub streams: bool,
+
     /// For testing only: scrypt N for new keys (see VAULTFS_TEST_KDF_N).
     #[arg(long, env = "VAULTFS_TEST_KDF_N", global = true, hide = true)]
     pub test_kdf_n: Option<u64>,
@@ -252,6 +257,13 @@ pub struct LsArgs {
     /// In the long listing, print sizes as 1.234 MiB instead of bytes.
     #[arg(long)]
     pub human_readable: bool,
+
+    /// List the deleted files a volume inside a disk image still records
+    /// (NTFS MFT records not in use, FAT entries marked deleted), as The
+    /// Sleuth Kit's `fls -d` does; PATH names the volume's directory
+    /// (`...disk.vmdk.contents/p2`, or `p2` with --image).
+    #[arg(long)]
+    pub deleted: bool,
 
     /// List subdirectories recursively (always done; accepted for restic
     /// compatibility).

@@ -84,6 +84,7 @@ pub fn snapshot_target(
     repo: &Arc<Repository>,
     target: &SnapshotPath,
     selection: &Selection,
+    fs: &vaultfs_formats::fs::FsOptions,
 ) -> Result<(Id, Snapshot, Target)> {
     let (id, snap) = snapshot(repo, &target.snapshot, selection)?;
     match resolve_path(repo, &snap.tree, &target.path) {
@@ -91,7 +92,11 @@ pub fn snapshot_target(
         Err(e)
             if e.kind() == vaultfs::error::ErrorKind::NotFound && enters_contents(&target.path) =>
         {
-            let vfs = Vfs::new(repo.clone(), Options::default());
+            let options = Options {
+                fs: fs.clone(),
+                ..Options::default()
+            };
+            let vfs = Vfs::new(repo.clone(), options);
             let root = vfs.snapshot_root(&id)?;
             let entry = Vfs::resolve_from(&root, &target.path)
                 .with_context(|| format!("snapshot {}", id.short()))?;

@@ -36,6 +36,8 @@ pub struct Global {
     pub output: Output,
     /// scrypt parameters for new keys.
     pub kdf: KdfParams,
+    /// How filesystems inside disk images are shown.
+    pub fs: vaultfs_formats::fs::FsOptions,
 }
 
 /// How results and progress are printed.
@@ -200,6 +202,8 @@ pub struct LsPlan {
     pub long: bool,
     /// Sizes as `1.234 MiB` in the long listing.
     pub human_readable: bool,
+    /// List the volume's deleted files instead.
+    pub deleted: bool,
 }
 
 /// `ls --image` arguments.
@@ -210,6 +214,8 @@ pub struct LsImagePlan {
     pub long: bool,
     /// Sizes as `1.234 MiB` in the long listing.
     pub human_readable: bool,
+    /// List the volume's deleted files instead.
+    pub deleted: bool,
 }
 
 /// `find` arguments.
@@ -330,12 +336,14 @@ impl Plan {
                     entry: ImageEntry::parse_path(image),
                     long: a.long,
                     human_readable: a.human_readable,
+                    deleted: a.deleted,
                 }),
                 (None, Some(target)) => Command::Ls(LsPlan {
                     target: SnapshotPath::parse(target)?,
                     selection: selection(a.filter),
                     long: a.long,
                     human_readable: a.human_readable,
+                    deleted: a.deleted,
                 }),
                 (None, None) => bail!("ls needs SNAPSHOT[:PATH] or --image FILE[:PATH]"),
             },
@@ -392,11 +400,16 @@ fn global(g: cli::GlobalArgs) -> Result<Global> {
         verbose: g.verbose,
         progress: !g.quiet && !g.json && std::io::stderr().is_terminal(),
     };
+    let fs = vaultfs_formats::fs::FsOptions {
+        streams: g.streams,
+        ..Default::default()
+    };
     Ok(Global {
         repo: g.repo,
         password,
         output,
         kdf,
+        fs,
     })
 }
 

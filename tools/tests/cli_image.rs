@@ -144,6 +144,72 @@ fn ls_lists_an_image_and_a_path_inside_it() {
 }
 
 #[test]
+fn ls_and_cat_show_streams_and_deleted_files_of_a_volume() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ntfs = unpack(dir.path(), "fs/ntfs.img.zst", "ntfs.img");
+    let ntfs = ntfs.to_str().expect("utf-8 path");
+    let plain = String::from_utf8(stdout_bytes(&[
+        "ls",
+        "--image",
+        &format!("{ntfs}:fs/streams"),
+    ]))
+    .expect("utf-8");
+    assert!(!plain.contains(':'), "streams only when asked: {plain}");
+    let streams = String::from_utf8(stdout_bytes(&[
+        "--streams",
+        "ls",
+        "--image",
+        &format!("{ntfs}:fs/streams"),
+    ]))
+    .expect("utf-8");
+    assert!(
+        streams
+            .lines()
+            .any(|l| l == "/fs/streams/one.bin:streamname"),
+        "{streams}"
+    );
+    let ads = stdout_bytes(&[
+        "--streams",
+        "cat",
+        "--image",
+        &format!("{ntfs}:fs/streams/one.bin:streamname"),
+    ]);
+    assert_eq!(ads, b"small ADS 17 byte");
+    let deleted = String::from_utf8(stdout_bytes(&[
+        "ls",
+        "-l",
+        "--deleted",
+        "--image",
+        &format!("{ntfs}:fs"),
+    ]))
+    .expect("utf-8");
+    assert!(
+        deleted.trim_end().ends_with(" /fs/deleted_me.txt"),
+        "{deleted}"
+    );
+
+    let fat = unpack(dir.path(), "fs/fat16.img.zst", "fat16.img");
+    let fat = fat.to_str().expect("utf-8 path");
+    let gone = String::from_utf8(stdout_bytes(&[
+        "ls",
+        "--deleted",
+        "--image",
+        &format!("{fat}:fs"),
+    ]))
+    .expect("utf-8");
+    assert!(gone.lines().any(|l| l == "/fs/_one.txt"), "{gone}");
+    let wrong = run(&["ls", "--deleted", "--image", &format!("{fat}:fs.raw")]);
+    assert_eq!(wrong.code, 1);
+    assert!(
+        wrong
+            .stderr
+            .contains("--deleted needs the directory of a volume"),
+        "{}",
+        wrong.stderr
+    );
+}
+
+#[test]
 fn a_missing_image_is_a_clear_error() {
     let r = run(&["inspect", "--image", "/nonexistent/disk.vmdk"]);
     assert_eq!(r.code, 1);

@@ -22,7 +22,8 @@ pub fn run(global: &Global, plan: &CatPlan) -> Result<Outcome> {
     let repo = Arc::new(crate::open::repository(global)?);
     let _lock = lock::acquire(&repo, false)?;
     repo.load_index().context("loading the index")?;
-    let (id, _, target) = crate::open::snapshot_target(&repo, &plan.target, &plan.selection)?;
+    let (id, _, target) =
+        crate::open::snapshot_target(&repo, &plan.target, &plan.selection, &global.fs)?;
     let path = &plan.target.path;
     let node = match target {
         crate::open::Target::Node(node) => node,

@@ -46,6 +46,7 @@ pub fn run(global: &Global, plan: &FindPlan) -> Result<Outcome> {
         repo.clone(),
         Options {
             images: plan.images,
+            fs: global.fs.clone(),
             ..Options::default()
         },
     );

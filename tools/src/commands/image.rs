@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use vaultfs::vfs::{self, Entry, Vfs};
 use vaultfs_formats::container::{Info, LocalDir};
+use vaultfs_formats::fs::FsOptions;
 use vaultfs_formats::image::{Image, type_name};
 use vaultfs_formats::io::{FileSource, Source};
 use vaultfs_formats::partition::Scheme;
@@ -33,12 +34,12 @@ pub fn open(file: &Path) -> Result<Image> {
 
 /// The entry at `e.entry` in the contents of image `e.file`, laid out as
 /// `mount --image` shows them.
-pub fn entry(e: &ImageEntry) -> Result<Entry> {
+pub fn entry(e: &ImageEntry, fs: &FsOptions) -> Result<Entry> {
     let image = open(&e.file)?;
     let time = std::fs::metadata(&e.file)
         .and_then(|m| m.modified())
         .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
-    let root = vfs::image_dir(&image, time, &Default::default());
+    let root = vfs::image_dir(&image, time, fs);
     Vfs::resolve_from(&root, &e.entry).map_err(|err| {
         let mut msg = format!("{}: {err}", e.file.display());
         if err.kind() == vaultfs::ErrorKind::NotFound && !e.entry.contains('/') {
@@ -56,9 +57,11 @@ pub fn entry(e: &ImageEntry) -> Result<Entry> {
 }
 
 /// Streams one file of the image's contents to stdout.
-pub fn cat(e: &ImageEntry) -> Result<Outcome> {
+pub fn cat(global: &Global, e: &ImageEntry) -> Result<Outcome> {
     let shown = format!("{}:{}", e.file.display(), e.entry);
-    let src = entry(e)?.open(&e.entry).with_context(|| shown.clone())?;
+    let src = entry(e, &global.fs)?
+        .open(&e.entry)
+        .with_context(|| shown.clone())?;
     crate::stream::to_stdout(&*src, &shown)?;
     Ok(Outcome::Ok)
 }

@@ -82,7 +82,8 @@ pub fn run(global: &Global, plan: &LsPlan) -> Result<Outcome> {
     let repo = Arc::new(crate::open::repository(global)?);
     let _lock = lock::acquire(&repo, false)?;
     repo.load_index().context("loading the index")?;
-    let (id, snap, target) = crate::open::snapshot_target(&repo, &plan.target, &plan.selection)?;
+    let (id, snap, target) =
+        crate::open::snapshot_target(&repo, &plan.target, &plan.selection, &global.fs)?;
     let format = if out.json {
         Format::Json
     } else if plan.long {
@@ -125,9 +126,19 @@ pub fn run(global: &Global, plan: &LsPlan) -> Result<Outcome> {
             output::local_time(&snap.time)
         )?;
     }
+    if plan.deleted && matches!(target, crate::open::Target::Node(_)) {
+        bail!(
+            "{}: --deleted needs the directory of a volume inside a disk image \
+             (like .../disk.vmdk.contents/p2)",
+            plan.target.path
+        );
+    }
     match &target {
         crate::open::Target::Node(node) => walk(&repo, node, &plan.target.path, &mut lister)
             .with_context(|| format!("snapshot {}", id.short()))?,
+        crate::open::Target::Tree(entry) if plan.deleted => {
+            lister.deleted(plan.target.path.trim_end_matches('/'), entry)?;
+        }
         crate::open::Target::Tree(entry) => {
             let path = plan.target.path.trim_end_matches('/');
             let name = path.rsplit('/').next().unwrap_or_default();
@@ -140,7 +151,7 @@ pub fn run(global: &Global, plan: &LsPlan) -> Result<Outcome> {
 /// `ls --image FILE[:PATH]`: lists a local disk image's contents, or the
 /// part below PATH, as `mount --image` shows them.
 pub fn run_image(global: &Global, plan: &LsImagePlan) -> Result<Outcome> {
-    let entry = crate::commands::image::entry(&plan.entry)?;
+    let entry = crate::commands::image::entry(&plan.entry, &global.fs)?;
     let format = if global.output.json {
         Format::Json
     } else if plan.long {
@@ -158,7 +169,9 @@ pub fn run_image(global: &Global, plan: &LsImagePlan) -> Result<Outcome> {
         damaged: 0,
     };
     let path = format!("/{}", plan.entry.entry);
-    if plan.entry.entry.is_empty() {
+    if plan.deleted {
+        lister.deleted(&path, &entry)?;
+    } else if plan.entry.entry.is_empty() {
         if let Entry::Dir(d) = &entry {
             let listing = d
                 .list()
@@ -219,6 +232,34 @@ impl Lister<'_> {
 }
 
 impl Lister<'_> {
+    /// Lists the deleted files of the volume whose directory `entry` (at
+    /// `path`) is, their recorded paths below `path`.
+    fn deleted(&mut self, path: &str, entry: &Entry) -> Result<()> {
+        let fs = match entry {
+            Entry::Dir(d) => d.volume().with_context(|| path.to_string())?,
+            _ => None,
+        };
+        let Some(fs) = fs else {
+            bail!(
+                "{path}: --deleted needs the directory of a volume inside a disk image \
+                 (like .../disk.vmdk.contents/p2)"
+            );
+        };
+        let found = fs
+            .deleted()
+            .map_err(|e| anyhow::anyhow!("{path}: listing deleted files: {e}"))?;
+        for d in found {
+            let full = format!("{}/{}", path.trim_end_matches('/'), d.path);
+            let name = d.path.rsplit('/').next().unwrap_or_default();
+            let node = attr_node(name, &vaultfs::vfs::meta_attr(&d.meta));
+            if let Err(e) = self.print(&full, &node) {
+                self.write_error = Some(e);
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Lists an entry of the virtual tree (inside a disk image's
     /// `.contents/`) and everything below it, depth first in name order.
     fn walk_tree(&mut self, path: &str, name: &str, entry: &Entry) {
@@ -248,7 +289,15 @@ impl Lister<'_> {
 
 /// An entry of the virtual tree as a node, to print it like one.
 fn entry_node(name: &str, entry: &Entry) -> Node {
-    let attr = entry.attr();
+    let mut n = attr_node(name, &entry.attr());
+    if let Entry::Symlink(l) = entry {
+        n.linktarget = String::from_utf8_lossy(&l.target).into_owned();
+    }
+    n
+}
+
+/// Metadata of the virtual tree as a node.
+fn attr_node(name: &str, attr: &vaultfs::vfs::Attr) -> Node {
     let node_type = match attr.kind {
         Kind::Dir => NodeType::Dir,
         Kind::File => NodeType::File,
@@ -267,9 +316,6 @@ fn entry_node(name: &str, entry: &Entry) -> Node {
     n.mtime = time(attr.mtime);
     n.atime = time(attr.atime);
     n.ctime = time(attr.ctime);
-    if let Entry::Symlink(l) = entry {
-        n.linktarget = String::from_utf8_lossy(&l.target).into_owned();
-    }
     n
 }
 

@@ -29,7 +29,7 @@ pub fn dispatch(plan: &Plan) -> Result<Outcome> {
         Command::Backup(b) => backup::run(g, b),
         Command::Ls(l) => ls::run(g, l),
         Command::Cat(c) => cat::run(g, c),
-        Command::CatImage(e) => image::cat(e),
+        Command::CatImage(e) => image::cat(g, e),
         Command::LsImage(l) => ls::run_image(g, l),
         Command::Find(f) => find::run(g, f),
         Command::Inspect(file) => image::inspect(g, file),

@@ -52,7 +52,7 @@ mod imp {
             let time = std::fs::metadata(file)
                 .and_then(|m| m.modified())
                 .unwrap_or_else(|_| SystemTime::now());
-            let root = vfs::image_dir(&image, time, &Default::default());
+            let root = vfs::image_dir(&image, time, &global.fs);
             vaultfs_mount::serve(root, &plan.mountpoint, &options, ready)?;
             return Ok(Outcome::Ok);
         }
@@ -61,7 +61,11 @@ mod imp {
         // prune must not remove what the mount may still read.
         let _lock = lock::acquire(&repo, false)?;
         repo.load_index().context("loading the index")?;
-        let tree = Vfs::new(repo, Options::default());
+        let tree_options = Options {
+            fs: global.fs.clone(),
+            ..Options::default()
+        };
+        let tree = Vfs::new(repo, tree_options);
         let root = tree.root();
         vaultfs_mount::serve(root, &plan.mountpoint, &options, ready)?;
         Ok(Outcome::Ok)

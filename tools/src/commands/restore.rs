@@ -35,7 +35,8 @@ pub fn run(global: &Global, plan: &RestorePlan) -> Result<Outcome> {
     let repo = Arc::new(crate::open::repository(global)?);
     let _lock = lock::acquire(&repo, false)?;
     repo.load_index().context("loading the index")?;
-    let (id, snap, source) = crate::open::snapshot_target(&repo, &plan.source, &plan.selection)?;
+    let (id, snap, source) =
+        crate::open::snapshot_target(&repo, &plan.source, &plan.selection, &global.fs)?;
     let opts = &plan.options;
     let target = opts.target.display().to_string();
     if out.text() {
