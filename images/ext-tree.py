@@ -71,7 +71,8 @@ def make(src, manifest, kind):
             entries.append(dict(e, path="links/hard", same_as="sizes/s4097"))
             break
     mkdir("sparse")
-    file("sparse/holes", 3 << 20, [[0, 100], [300000, 5000], [2000000, 97152]])
+    # (mke2fs 1.47.0 -d drops a trailing hole from the size: none here)
+    file("sparse/holes", 2 << 20, [[0, 100], [300000, 5000], [2000000, 97152]])
     mkdir("unicode")
     for name in ["Ωμέγα.txt", "日本語のファイル", "naïve café"]:
         file(f"unicode/{name}", 77)
@@ -112,6 +113,7 @@ def make(src, manifest, kind):
     for e in entries:
         if e.get("same_as"):
             e["mtime"] = by[e["same_as"]]["mtime"]
+    entries.append({"path": "lost+found", "type": "dir"})  # made by mke2fs
     entries.sort(key=lambda e: e["path"])
     dump({"entries": entries}, manifest)
 

@@ -8,7 +8,9 @@
 //! FUSE; names are Unicode (`String`), converted by each reader from its
 //! on-disk encoding.
 
+pub(crate) mod crc32c;
 pub mod detect;
+pub mod ext;
 pub mod fat;
 pub mod mem;
 pub mod walk;
@@ -308,6 +310,7 @@ pub fn open(kind: FsKind, vol: Source, opts: &FsOptions) -> Result<Arc<dyn Files
             detail: "exFAT volumes are not FAT12/16/32 and have no reader yet".to_string(),
         }),
         FsKind::Xfs => Ok(Arc::new(xfs::XfsFs::open(vol, opts)?)),
+        FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => Ok(Arc::new(ext::ExtFs::open(vol, opts)?)),
         _ => Err(FsError::Unsupported {
             fs: kind.reader_name(),
             detail: format!("no reader for {kind} volumes yet"),
@@ -322,6 +325,7 @@ pub fn has_reader(kind: FsKind) -> bool {
         // One arm per reader: `FsKind::X => true,`
         FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 => true,
         FsKind::Xfs => true,
+        FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => true,
         _ => false,
     }
 }
