@@ -257,6 +257,7 @@ impl ExtFs {
                 blocks_count: self.sb.blocks_count,
                 csum_seed: self.sb.metadata_csum().then_some(inode.csum_seed),
                 read_block: &read,
+                reads: Default::default(),
             }
             .extents(&inode.i_block, want)
             .map_err(|e| self.at_inode(e, inode))?

@@ -85,6 +85,8 @@ pub(crate) struct Tree<'a> {
     /// The inode's checksum seed, `None` without metadata_csum.
     pub csum_seed: Option<u32>,
     pub read_block: &'a dyn Fn(u64) -> Result<Vec<u8>, FsError>,
+    /// Tree blocks read so far (bounded by the file's block count).
+    pub reads: std::cell::Cell<u64>,
 }
 
 impl Tree<'_> {
@@ -117,7 +119,11 @@ impl Tree<'_> {
                     return Ok(());
                 }
                 if e.len == 0 {
-                    continue;
+                    return Err(FsError::corrupt(
+                        structure,
+                        offset,
+                        format!("extent at logical block {} has length 0", e.logical),
+                    ));
                 }
                 let next = out
                     .last()
@@ -164,6 +170,18 @@ impl Tree<'_> {
                         format!("index points to block {child}, outside the filesystem"),
                     ));
                 }
+                // A sound tree reads at most about one block per mapped
+                // block; a damaged one (every index naming the same child)
+                // must not make this exponential.
+                let reads = self.reads.get() + 1;
+                if reads > want.saturating_mul(2).saturating_add(64) {
+                    return Err(FsError::corrupt(
+                        structure,
+                        offset,
+                        format!("more extent blocks than the file has blocks ({want})"),
+                    ));
+                }
+                self.reads.set(reads);
                 let block = (self.read_block)(child)?;
                 let child_off = child * self.block_size as u64;
                 let cs = format!("ext4 inode {} extent block {child}", self.ino);
@@ -278,6 +296,7 @@ mod tests {
             blocks_count: 10_000,
             csum_seed: None,
             read_block: &read,
+            reads: Default::default(),
         };
         let e = t.extents(&root, 20).expect("tree");
         assert_eq!(
@@ -297,6 +316,7 @@ mod tests {
             blocks_count: 100,
             csum_seed: None,
             read_block: &read,
+            reads: Default::default(),
         };
         let e = t.extents(&root, 10).expect_err("magic");
         assert!(e.to_string().contains("extent header magic"), "{e}");
@@ -319,6 +339,7 @@ mod tests {
             blocks_count: 100,
             csum_seed: None,
             read_block: &read,
+            reads: Default::default(),
         };
         let e = t.extents(&root, 10).expect_err("depth");
         assert!(
