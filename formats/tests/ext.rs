@@ -179,7 +179,14 @@ fn compare_with_manifest(name: &str) -> usize {
     got.len()
 }
 
-const IMAGES: [&str; 5] = ["ext2-1k", "ext3", "ext4", "ext4-inline", "ext4-deep"];
+const IMAGES: [&str; 6] = [
+    "ext2-1k",
+    "ext3",
+    "ext4",
+    "ext4-inline",
+    "ext4-old",
+    "ext4-deep",
+];
 
 fn lookup(fs: &dyn Filesystem, path: &str) -> Ino {
     let mut ino = fs.root();
@@ -246,6 +253,11 @@ fn nanoseconds_epoch_bits_and_crtime() {
         );
         assert!(m.crtime.is_some(), "{name}: 256-byte inodes record crtime");
     }
+    // 128-byte inodes: whole seconds, no creation time.
+    let fs = open(image("ext4-old")).expect("open");
+    let m = fs.metadata(lookup(&*fs, "sizes/s1")).expect("meta");
+    assert_eq!((m.mtime.nanos, m.crtime), (0, None));
+    assert_eq!(fs.info().block_size, 2048);
 }
 
 #[test]
@@ -416,6 +428,13 @@ fn damage_gives_named_errors() {
         b[at..at + 4].copy_from_slice(&0x7FFF_FFFFu32.to_le_bytes());
     });
     assert!(e.to_string().contains("outside the filesystem"), "{e}");
+    // A group descriptor's CRC-16 (uninit_bg, 2 KiB blocks: block 1).
+    let e = damaged("ext4-old", |b, _| b[2048 + 0x8] ^= 1);
+    assert!(
+        e.to_string().contains("ext4 group descriptor 0")
+            && e.to_string().contains("checksum mismatch"),
+        "{e}"
+    );
     // An unknown INCOMPAT feature on a filesystem without checksums.
     let e = damaged("ext2-1k", |b, _| b[1024 + 0x62] |= 0x80);
     assert!(matches!(e, FsError::Unsupported { .. }), "{e}");

@@ -13,7 +13,14 @@ use sha2::{Digest, Sha256};
 use vaultfs_formats::fs::{FileKind, Filesystem, FsKind, FsOptions, Ino, walk};
 use vaultfs_formats::io::{MemSource, ReadAt};
 
-const IMAGES: [&str; 5] = ["ext2-1k", "ext3", "ext4", "ext4-inline", "ext4-deep"];
+const IMAGES: [&str; 6] = [
+    "ext2-1k",
+    "ext3",
+    "ext4",
+    "ext4-inline",
+    "ext4-old",
+    "ext4-deep",
+];
 
 fn debugfs() -> PathBuf {
     for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {

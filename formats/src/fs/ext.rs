@@ -9,15 +9,15 @@
 //! linearly: the leaf blocks hold every entry; large_dir's third level
 //! changes nothing), fast, slow and inline symlinks, device numbers in both
 //! encodings. Under metadata_csum every superblock, group descriptor,
-//! inode, extent block and directory leaf block read is checked; a
+//! inode, extent block and directory leaf block read is checked (without
+//! it, uninit_bg's CRC-16 of each group descriptor); a
 //! mismatch is a [`FsError::Corrupt`] naming the structure. A journal that
 //! needs recovery is reported in [`VolumeInfo::warnings`], not replayed.
 //!
 //! Not supported, refused with [`FsError::Unsupported`]: encrypted inodes
 //! (fscrypt), inline data kept in an EA inode, the compression, dirdata and
 //! journal-device features. Not checked: htree index block checksums (the
-//! index is not used), the old 16-bit group descriptor checksum
-//! (`gdt_csum`), bitmaps. Deleted inodes are not listed.
+//! index is not used), bitmaps. Deleted inodes are not listed.
 //!
 //! Sources: the kernel's `Documentation/filesystems/ext4/` (super.rst,
 //! group_descr.rst, blockgroup.rst, inodes.rst, ifork.rst, directory.rst,

@@ -9,6 +9,23 @@
 use crate::fs::FsError;
 pub(crate) use crate::fs::crc32c::update;
 
+/// CRC-16 as the kernel's `crc16` (reflected polynomial 0xA001, no final
+/// inversion), which the older `gdt_csum` (uninit_bg) descriptor checksum
+/// uses with an initial value of 0xFFFF.
+pub(crate) fn crc16(mut crc: u16, data: &[u8]) -> u16 {
+    for &b in data {
+        crc ^= u16::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
 /// The per-inode seed: the filesystem seed fed the inode number and its
 /// generation, both little-endian.
 pub(crate) fn inode_seed(fs_seed: u32, ino: u32, generation: u32) -> u32 {
@@ -39,6 +56,12 @@ pub(crate) fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crc16_check_value() {
+        // CRC-16/MODBUS of "123456789".
+        assert_eq!(crc16(0xFFFF, b"123456789"), 0x4B37);
+    }
 
     #[test]
     fn a_mismatch_names_the_structure() {

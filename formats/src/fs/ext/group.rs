@@ -7,7 +7,8 @@
 //! group's superblock copy if it has one.
 //!
 //! Source: the kernel's `Documentation/filesystems/ext4/group_descr.rst`
-//! and `blockgroup.rst` (meta_bg, flex_bg). No code was taken from them.
+//! and `blockgroup.rst` (meta_bg, flex_bg); checksums: metadata_csum's
+//! CRC-32C (low 16 bits) or, before it, uninit_bg's CRC-16. No code was taken from them.
 //! With flex_bg the inode tables of several groups lie together, which
 //! changes nothing here: every descriptor names its own table's block.
 
@@ -55,6 +56,12 @@ pub(crate) fn parse(sb: &Superblock, g: u64, b: &[u8], offset: u64) -> Result<Gr
         crc = csum::update(crc, &[0, 0]);
         crc = csum::update(crc, &b[0x20..usize::from(sb.desc_size)]);
         csum::check(u32::from(le16(b, 0x1E)), crc & 0xFFFF, &structure, offset)?;
+    } else if sb.gdt_csum() {
+        let mut crc = csum::crc16(0xFFFF, &sb.uuid);
+        crc = csum::crc16(crc, &(g as u32).to_le_bytes());
+        crc = csum::crc16(crc, &b[..0x1E]);
+        crc = csum::crc16(crc, &b[0x20..usize::from(sb.desc_size)]);
+        csum::check(u32::from(le16(b, 0x1E)), u32::from(crc), &structure, offset)?;
     }
     let wide = sb.desc_size >= 64;
     let hi = |at: usize| {
