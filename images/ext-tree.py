@@ -99,6 +99,8 @@ def make(src, manifest, kind):
         mkdir("frag")
         file("frag/deep", 1200 * 1024, [[k * 2048, 1024] for k in range(600)])
     if kind == "small":
+        # Deleted by ext.sh after mkfs (debugfs rm): for deleted().
+        file("gone.txt", 5000)["delete"] = True
         mkdir("inline")
         for i in range(5):
             file(f"inline/small{i}", 20 + 10 * i)

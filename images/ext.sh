@@ -19,6 +19,9 @@
 #                         resize_inode), large_dir, a 10000-entry htree
 #                         dir and a file of 600 one-block extents (extent
 #                         tree of depth 2).
+#   (Each but the ext4 defaults and ext4-deep also has gone.txt deleted by
+#   debugfs rm; only ext2 keeps its block map, so only there deleted()
+#   must find it.)
 #   fs/ext*.manifest.json the source tree (path, type, size, sha256, mtime
 #                         [secs, nanos], target, nlink, rdev, segments).
 #
@@ -43,11 +46,17 @@ build() { # build NAME KIND SIZE MKFS-ARGS...
     python3 "$here/ext-tree.py" make "$tmp/$name-src" "$m" "$kind"
     truncate -s "$size" "$img"
     "$@" -q -F -U 5c0ffee5-0000-4000-8000-0000000000e4 -L "vfs-$name" -d "$tmp/$name-src" "$img"
+    # Files the tree marks for deletion go (debugfs rm: links 0, dtime set).
+    for p in $(python3 -c "import json,sys;print(' '.join(e['path'] for e in json.load(open(sys.argv[1]))['entries'] if e.get('delete')))" "$m"); do
+        debugfs -w -R "rm /$p" "$img" >/dev/null 2>&1
+    done
     # Whole seconds only from -d; exact times on two files.
     python3 - "$m" "${TIMES:-exact}" <<'PY'
 import json, sys
 m = sys.argv[1]
 man = json.load(open(m))
+man["deleted"] = [e for e in man["entries"] if e.get("delete")]
+man["entries"] = [e for e in man["entries"] if not e.get("delete")]
 for e in man["entries"]:
     if "mtime" in e:
         e["mtime"][1] = 0

@@ -17,7 +17,8 @@
 //! Not supported, refused with [`FsError::Unsupported`]: encrypted inodes
 //! (fscrypt), inline data kept in an EA inode, the compression, dirdata and
 //! journal-device features. Not checked: htree index block checksums (the
-//! index is not used), bitmaps. Deleted inodes are not listed.
+//! index is not used), bitmaps. `deleted()` lists unlinked inodes whose
+//! data map survives (ext2), without names.
 //!
 //! Sources: the kernel's `Documentation/filesystems/ext4/` (super.rst,
 //! group_descr.rst, blockgroup.rst, inodes.rst, ifork.rst, directory.rst,
@@ -44,7 +45,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{
-    DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata, VolumeInfo,
+    DeletedEntry, DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata,
+    VolumeInfo,
 };
 use crate::io::{BlockCache, MemSource, ReadAt, Run, Runs, Source};
 use extent::Extent;
@@ -62,6 +64,11 @@ const META_CACHE_BYTES: usize = 16 << 20;
 const MAX_DIR_BYTES: u64 = 1 << 30;
 /// The longest symlink target read, in bytes.
 const MAX_LINK: u64 = 65536;
+
+/// The bit of an [`Ino`] that names a deleted inode (`deleted()`).
+const DELETED: u64 = 1 << 63;
+/// Deleted inodes listed at most.
+const MAX_DELETED: usize = 100_000;
 
 /// Directory listings by inode, and their entries in total.
 type DirCache = (HashMap<u64, Arc<Vec<DirEntry>>>, usize);
@@ -167,13 +174,15 @@ impl ExtFs {
         group::parse(&self.sb, g, &raw, offset)
     }
 
-    /// Inode `ino`, parsed and cached.
-    fn inode(&self, ino: u64) -> Result<Arc<Inode>, FsError> {
-        if let Some(i) = self.inodes.lock().get(&ino) {
+    /// Inode `ino`, parsed and cached; with [`DELETED`] set, the deleted
+    /// inode of that number.
+    fn inode(&self, key: u64) -> Result<Arc<Inode>, FsError> {
+        if let Some(i) = self.inodes.lock().get(&key) {
             return Ok(i.clone());
         }
+        let (ino, deleted) = (key & !DELETED, key & DELETED != 0);
         if ino == 0 || ino > u64::from(self.sb.inodes_count) {
-            return Err(FsError::NoInode(Ino(ino)));
+            return Err(FsError::NoInode(Ino(key)));
         }
         let ipg = u64::from(self.sb.inodes_per_group);
         let (g, index) = ((ino - 1) / ipg, (ino - 1) % ipg);
@@ -181,22 +190,41 @@ impl ExtFs {
         if grp.flags & group::INODE_UNINIT != 0
             || index >= ipg - u64::from(grp.itable_unused).min(ipg)
         {
-            return Err(FsError::NoInode(Ino(ino)));
+            return Err(FsError::NoInode(Ino(key)));
         }
         let isz = u64::from(self.sb.inode_size);
         let offset = grp
             .inode_table
             .checked_mul(u64::from(self.sb.block_size))
             .and_then(|t| t.checked_add(index * isz))
-            .ok_or(FsError::NoInode(Ino(ino)))?;
+            .ok_or(FsError::NoInode(Ino(key)))?;
         let raw = self.read_meta(offset, isz as usize)?;
-        let inode = Arc::new(Inode::parse(&self.sb, ino as u32, &raw, offset)?);
+        let mut inode =
+            Inode::parse(&self.sb, ino as u32, &raw, offset, deleted).map_err(|e| match e {
+                FsError::NoInode(_) => FsError::NoInode(Ino(key)),
+                other => other,
+            })?;
+        inode.meta.ino = Ino(key);
+        let inode = Arc::new(inode);
         let mut cache = self.inodes.lock();
         if cache.len() >= INODE_CACHE {
             cache.clear();
         }
-        cache.insert(ino, inode.clone());
+        cache.insert(key, inode.clone());
         Ok(inode)
+    }
+
+    /// Does deleted `inode` still hold a map of its data (ext4 and ext3
+    /// clear it on deletion; ext2 keeps it)?
+    fn map_intact(&self, inode: &Inode) -> bool {
+        if inode.flags & FL_INLINE_DATA != 0 {
+            return true;
+        }
+        if inode.flags & FL_EXTENTS != 0 {
+            return extent::header(&inode.i_block, 4, "", 0).is_ok_and(|(n, _)| n > 0);
+        }
+        inode.meta.kind == FileKind::Symlink && inode.meta.size < 60
+            || inode.i_block.iter().any(|&b| b != 0)
     }
 
     fn want(&self, ino: Ino, kind: FileKind, wanted: &'static str) -> Result<Arc<Inode>, FsError> {
@@ -524,6 +552,65 @@ impl Filesystem for ExtFs {
     fn open(&self, ino: Ino) -> Result<Source, FsError> {
         let inode = self.want(ino, FileKind::File, "file")?;
         self.source(&inode)
+    }
+
+    /// Inodes with no links and a deletion time whose data map is still
+    /// there (ext2 keeps block maps; ext3 and ext4 clear them, so little
+    /// is found there), as `$OrphanFiles/OrphanFile-N` (The Sleuth Kit's
+    /// naming: the name is lost), at most 100 000. Their inode numbers
+    /// carry the high bit, and open, read_link and read_dir work on them.
+    fn deleted(&self) -> Result<Vec<DeletedEntry>, FsError> {
+        let mut out = Vec::new();
+        let ipg = u64::from(self.sb.inodes_per_group);
+        let isz = usize::from(self.sb.inode_size);
+        let bs = self.sb.block_size as usize;
+        for g in 0..self.sb.groups() {
+            let grp = self.group(g)?;
+            if grp.flags & group::INODE_UNINIT != 0 {
+                continue;
+            }
+            let used = ipg - u64::from(grp.itable_unused).min(ipg);
+            let per_block = (bs / isz) as u64;
+            let mut buf = vec![0u8; bs];
+            for blk in 0..used.div_ceil(per_block) {
+                let at = grp
+                    .inode_table
+                    .checked_add(blk)
+                    .and_then(|b| b.checked_mul(bs as u64));
+                let Some(at) = at.filter(|&a| a + bs as u64 <= self.sb.size()) else {
+                    break;
+                };
+                // Straight from the volume: a scan must not flush the cache.
+                self.vol.read_exact_at(at, &mut buf)?;
+                for k in 0..per_block {
+                    let index = blk * per_block + k;
+                    let ino = g * ipg + index + 1;
+                    if index >= used || ino > u64::from(self.sb.inodes_count) {
+                        break;
+                    }
+                    let raw = &buf[k as usize * isz..(k as usize + 1) * isz];
+                    // Cheap filter before parsing: links 0, dtime set.
+                    if raw[0x1A..0x1C] != [0, 0] || raw[0x14..0x18] == [0; 4] {
+                        continue;
+                    }
+                    let Ok(inode) = self.inode(ino | DELETED) else {
+                        continue;
+                    };
+                    if !self.map_intact(&inode) {
+                        continue;
+                    }
+                    out.push(DeletedEntry {
+                        path: format!("$OrphanFiles/OrphanFile-{ino}"),
+                        ino: inode.meta.ino,
+                        meta: inode.meta.clone(),
+                    });
+                    if out.len() >= MAX_DELETED {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn details(&self, ino: Ino) -> Result<Vec<(String, String)>, FsError> {

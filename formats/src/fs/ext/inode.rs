@@ -83,12 +83,15 @@ fn rdev(i_block: &[u8]) -> u64 {
 
 impl Inode {
     /// Parses inode `ino` from its `sb.inode_size` bytes `b` read at
-    /// `offset`; an inode not in use is [`FsError::NoInode`].
+    /// `offset`; an inode not in use is [`FsError::NoInode`]. With
+    /// `deleted`, only a deleted inode is wanted: no links, a deletion
+    /// time and a mode still set.
     pub(crate) fn parse(
         sb: &Superblock,
         ino: u32,
         b: &[u8],
         offset: u64,
+        deleted: bool,
     ) -> Result<Inode, FsError> {
         let structure = || format!("ext4 inode {ino}");
         let isz = usize::from(sb.inode_size);
@@ -135,7 +138,9 @@ impl Inode {
         let mode = le16(b, 0x0);
         let links = le16(b, 0x1A);
         let dtime = le32(b, 0x14);
-        if links == 0 || mode == 0 {
+        let in_use = links != 0 && mode != 0;
+        let gone = links == 0 && mode != 0 && dtime != 0;
+        if (!deleted && !in_use) || (deleted && !gone) {
             return Err(FsError::NoInode(Ino(u64::from(ino))));
         }
         let kind = kind_of(mode).ok_or_else(|| {
