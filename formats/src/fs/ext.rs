@@ -384,7 +384,7 @@ impl ExtFs {
                     raw.extend(dir::parse(rest, filetype, &structure, inode.offset)?);
                 }
             }
-            Data::Blocks(_) => {
+            Data::Blocks(runs) => {
                 let size = inode.meta.size;
                 if size > MAX_DIR_BYTES {
                     return Err(FsError::Unsupported {
@@ -396,29 +396,41 @@ impl ExtFs {
                     });
                 }
                 let bs = u64::from(self.sb.block_size);
-                let src = self.source(inode)?;
-                let mut block = vec![0u8; bs as usize];
-                for n in 0..size / bs {
-                    src.read_exact_at(n * bs, &mut block)?;
-                    if block.iter().all(|&b| b == 0) {
-                        continue; // a hole
+                let blocks = size / bs;
+                let indexed = inode.flags & FL_INDEX != 0;
+                // Mapped blocks only: holes and unwritten extents hold no
+                // entries and are not read.
+                let mut n = 0u64;
+                for run in runs {
+                    let Some(first) = run.at else {
+                        n += run.blocks;
+                        continue;
+                    };
+                    for i in 0..run.blocks {
+                        if n + i >= blocks {
+                            break;
+                        }
+                        let phys = first + i;
+                        let block = self.read_block(phys)?;
+                        let offset = phys * bs;
+                        let logical = n + i;
+                        let dx = indexed && (logical == 0 || dir::is_dx_node(&block));
+                        let bstruct = format!("{structure} block {logical}");
+                        if self.sb.metadata_csum() && !dx {
+                            let stored = dir::tail_csum(&block).ok_or_else(|| {
+                                FsError::corrupt(&bstruct, offset, "no checksum tail record")
+                            })?;
+                            let at = block.len() - 12;
+                            csum::check(
+                                stored,
+                                csum::update(inode.csum_seed, &block[..at]),
+                                &bstruct,
+                                offset,
+                            )?;
+                        }
+                        raw.extend(dir::parse(&block, filetype, &bstruct, offset)?);
                     }
-                    let indexed = inode.flags & FL_INDEX != 0;
-                    let dx = indexed && (n == 0 || dir::is_dx_node(&block));
-                    let bstruct = format!("{structure} block {n}");
-                    if self.sb.metadata_csum() && !dx {
-                        let stored = dir::tail_csum(&block).ok_or_else(|| {
-                            FsError::corrupt(&bstruct, inode.offset, "no checksum tail record")
-                        })?;
-                        let at = block.len() - 12;
-                        csum::check(
-                            stored,
-                            csum::update(inode.csum_seed, &block[..at]),
-                            &bstruct,
-                            inode.offset,
-                        )?;
-                    }
-                    raw.extend(dir::parse(&block, filetype, &bstruct, inode.offset)?);
+                    n += run.blocks;
                 }
             }
         }
