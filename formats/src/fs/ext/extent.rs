@@ -347,4 +347,28 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn indexes_all_naming_one_child_hit_the_read_budget() {
+        let root = node(2, &[index_rec(0, 3); 4], 4);
+        let read = |blk: u64| -> Result<Vec<u8>, FsError> {
+            let mut b = match blk {
+                3 => node(1, &[index_rec(0, 4); 84], 84),
+                _ => node(0, &[leaf_rec(100, 1, 9)], 84), // past the file
+            };
+            b.resize(1024, 0);
+            Ok(b)
+        };
+        let t = Tree {
+            ino: 12,
+            block_size: 1024,
+            blocks_count: 100,
+            csum_seed: None,
+            read_block: &read,
+            reads: Default::default(),
+        };
+        let e = t.extents(&root, 10).expect_err("budget");
+        assert!(e.to_string().contains("more extent blocks than"), "{e}");
+        assert!(t.reads.get() <= 84);
+    }
 }
