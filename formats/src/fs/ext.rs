@@ -589,14 +589,17 @@ impl Filesystem for ExtFs {
                     .inode_table
                     .checked_add(blk)
                     .and_then(|b| b.checked_mul(bs as u64));
-                let Some(at) = at.filter(|&a| a + bs as u64 <= self.sb.size()) else {
+                let Some(at) = at.filter(|&a| {
+                    a.checked_add(bs as u64)
+                        .is_some_and(|e| e <= self.sb.size())
+                }) else {
                     break;
                 };
                 // Straight from the volume: a scan must not flush the cache.
                 self.vol.read_exact_at(at, &mut buf)?;
                 for k in 0..per_block {
                     let index = blk * per_block + k;
-                    let ino = g * ipg + index + 1;
+                    let ino = g.saturating_mul(ipg).saturating_add(index + 1);
                     if index >= used || ino > u64::from(self.sb.inodes_count) {
                         break;
                     }

@@ -201,7 +201,7 @@ impl Superblock {
             };
         }
         if sb.groups() == 0
-            || u64::from(sb.inodes_count) > sb.groups() * u64::from(inodes_per_group)
+            || u64::from(sb.inodes_count) > sb.groups().saturating_mul(u64::from(inodes_per_group))
         {
             return Err(bad(format!(
                 "{} inodes in {} groups of {inodes_per_group}",
