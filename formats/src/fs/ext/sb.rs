@@ -298,4 +298,22 @@ mod tests {
         let e = Superblock::parse(&b).expect_err("magic");
         assert!(e.to_string().contains("bad magic"), "{e}");
     }
+
+    #[test]
+    fn a_huge_group_count_does_not_overflow() {
+        let mut b = vec![0u8; SB_LEN];
+        b[0x38..0x3A].copy_from_slice(&MAGIC.to_le_bytes());
+        b[0x0..0x4].copy_from_slice(&1000u32.to_le_bytes());
+        b[0x4..0x8].copy_from_slice(&u32::MAX.to_le_bytes());
+        b[0x150..0x154].copy_from_slice(&u32::MAX.to_le_bytes());
+        b[0x20..0x24].copy_from_slice(&8u32.to_le_bytes());
+        b[0x28..0x2C].copy_from_slice(&8192u32.to_le_bytes());
+        b[0x4C] = 1;
+        b[0x58..0x5A].copy_from_slice(&256u16.to_le_bytes());
+        b[0x60] = INCOMPAT_64BIT as u8;
+        b[0xFE..0x100].copy_from_slice(&64u16.to_le_bytes());
+        let sb = Superblock::parse(&b).expect("parse");
+        assert_eq!(sb.groups(), u64::MAX.div_ceil(8));
+        assert_eq!(sb.size(), u64::MAX);
+    }
 }
