@@ -22,7 +22,7 @@
 #   (Each but the ext4 defaults and ext4-deep also has gone.txt deleted by
 #   debugfs rm; only ext2 keeps its block map, so only there deleted()
 #   must find it.)
-#   fs/ext*.manifest.json the source tree (path, type, size, sha256, mtime
+#   fs/ext*.manifest.json.zst the source tree (path, type, size, sha256, mtime
 #                         [secs, nanos], target, nlink, rdev, segments).
 #
 # mke2fs 1.47.0 copies whole seconds only, so the manifest's nanoseconds are
@@ -102,6 +102,7 @@ debugfs -R "stat /inline/tinydir" "$tmp/ext4-inline.img" 2>/dev/null | grep -q '
     { echo "ext.sh: inline/tinydir is not inline" >&2; exit 1; }
 for i in ext2-1k ext3 ext4 ext4-inline ext4-old ext4-deep; do
     zstd -q -19 -f "$tmp/$i.img" -o "fs/$i.img.zst"
+    zstd -q -19 -f --rm "fs/$i.manifest.json" -o "fs/$i.manifest.json.zst"
 done
 
 # ---- fuzz seeds: a tiny ext2 and ext4, as sparse chunks ----

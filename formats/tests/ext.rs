@@ -33,9 +33,8 @@ fn image(name: &str) -> Arc<MemSource> {
 }
 
 fn manifest(name: &str) -> Value {
-    let text =
-        std::fs::read_to_string(images().join(format!("{name}.manifest.json"))).expect("manifest");
-    serde_json::from_str(&text).expect("json")
+    let z = std::fs::read(images().join(format!("{name}.manifest.json.zst"))).expect("manifest");
+    serde_json::from_slice(&zstd::decode_all(&z[..]).expect("zstd")).expect("json")
 }
 
 fn open(src: Source) -> Result<Arc<dyn Filesystem>, FsError> {
