@@ -10,8 +10,8 @@
 #                         to replay: the reader must warn).
 #   fs/ext4.img.zst       32 MiB ext4 defaults (4 KiB, metadata_csum, 64bit,
 #                         flex_bg, extents) with a 3000-entry htree dir.
-#   fs/ext4-inline.img.zst  16 MiB ext4 with inline_data: small files and
-#                         small directories in the inode.
+#   fs/ext4-inline.img.zst  16 MiB ext4 with inline_data: small files,
+#                         a small directory and an 80-byte symlink inline.
 #   fs/ext4-old.img.zst   16 MiB ext4, 2 KiB blocks, 128-byte inodes (no
 #                         nanoseconds, no crtime), 32-byte group descriptors,
 #                         uninit_bg's CRC-16 instead of metadata_csum.
@@ -87,6 +87,12 @@ build ext3 small 24M mkfs.ext3 -b 4096
 debugfs -w -R "feature needs_recovery" "$tmp/ext3.img" >/dev/null 2>&1
 build ext4 big 32M mkfs.ext4 -b 4096
 build ext4-inline small 16M mkfs.ext4 -b 4096 -O inline_data
+# An 80-byte symlink: past i_block, so debugfs puts it in system.data
+# (mke2fs -d gives it a block).
+mid=$(printf 'm%.0s' $(seq 70))/123456789
+debugfs -w -R "symlink /links/mid $mid" "$tmp/ext4-inline.img" >/dev/null 2>&1
+python3 "$here/xfs-tree.py" add "$here/fs/ext4-inline.manifest.json" \
+    "{\"path\": \"links/mid\", \"type\": \"symlink\", \"target\": \"$mid\"}"
 TIMES=seconds build ext4-old small 16M mkfs.ext4 -b 2048 -I 128 -O ^metadata_csum,^64bit,uninit_bg
 build ext4-deep deep 32M mkfs.ext4 -b 1024 -N 12000 -O meta_bg,^resize_inode,large_dir
 
@@ -100,6 +106,8 @@ debugfs -R "stat /inline/small1" "$tmp/ext4-inline.img" 2>/dev/null | grep -q 'S
     { echo "ext.sh: inline/small1 is not inline" >&2; exit 1; }
 debugfs -R "stat /inline/tinydir" "$tmp/ext4-inline.img" 2>/dev/null | grep -q 'Size of inline data' ||
     { echo "ext.sh: inline/tinydir is not inline" >&2; exit 1; }
+debugfs -R "stat /links/mid" "$tmp/ext4-inline.img" 2>/dev/null | grep -q 'Flags: 0x10000000' ||
+    { echo "ext.sh: links/mid is not inline" >&2; exit 1; }
 for i in ext2-1k ext3 ext4 ext4-inline ext4-old ext4-deep; do
     zstd -q -19 -f "$tmp/$i.img" -o "fs/$i.img.zst"
     zstd -q -19 -f --rm "fs/$i.manifest.json" -o "fs/$i.manifest.json.zst"

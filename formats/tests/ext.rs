@@ -314,6 +314,11 @@ fn layouts_are_the_intended_ones() {
     let fs = open(image("ext4-inline")).expect("open");
     assert_eq!(detail(&*fs, "inline/small1"), "inline");
     assert_eq!(detail(&*fs, "inline/tinydir"), "inline");
+    assert_eq!(detail(&*fs, "links/mid"), "inline");
+    assert_eq!(
+        fs.read_link(lookup(&*fs, "links/mid")).expect("link").len(),
+        80
+    );
     let fs = open(image("ext4-deep")).expect("open");
     assert_eq!(detail(&*fs, "frag/deep"), "extents");
 }
