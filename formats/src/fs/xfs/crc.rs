@@ -7,41 +7,9 @@
 
 use crate::fs::FsError;
 
-/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), standard
-/// initial value and final inversion.
 #[cfg(test)]
-pub(crate) fn crc32c(data: &[u8]) -> u32 {
-    crc32c_parts(&[data])
-}
-
-fn crc32c_parts(parts: &[&[u8]]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    (c >> 1) ^ 0x82F6_3B78
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    };
-    let mut c = !0u32;
-    for part in parts {
-        for &b in *part {
-            c = TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
-        }
-    }
-    !c
-}
+use crate::fs::crc32c::crc32c;
+use crate::fs::crc32c::crc32c_parts;
 
 /// The CRC-32C of `block` with the 4 bytes at `field` taken as zero.
 pub(crate) fn block_crc(block: &[u8], field: usize) -> u32 {
