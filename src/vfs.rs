@@ -145,6 +145,16 @@ impl Entry {
         }
     }
 
+    /// Forensic facts beyond [`Attr`] ([`File::details`]); none for
+    /// symlinks, special files and broken entries.
+    pub fn details(&self) -> Result<Vec<(String, String)>> {
+        match self {
+            Entry::Dir(d) => d.details(),
+            Entry::File(f) => f.details(),
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// The directory, or an error saying what this is instead.
     pub fn as_dir(&self, path: &str) -> Result<Arc<dyn Dir>> {
         match self {
@@ -239,6 +249,12 @@ pub trait Dir: Send + Sync {
     fn volume(&self) -> Result<Option<Arc<dyn vaultfs_formats::fs::Filesystem>>> {
         Ok(None)
     }
+
+    /// Facts beyond [`Attr`] for forensic listing, as for
+    /// [`File::details`].
+    fn details(&self) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// A regular file of the tree.
@@ -248,6 +264,14 @@ pub trait File: Send + Sync {
 
     /// Its bytes.
     fn open(&self) -> Result<Source>;
+
+    /// Facts beyond [`Attr`] for forensic listing, as `(name, value)`
+    /// pairs: for a file inside a disk image's filesystem, its creation
+    /// time and what the filesystem records (NTFS `$FILE_NAME` times, DOS
+    /// attributes). Empty elsewhere.
+    fn details(&self) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// A symbolic link.

@@ -127,9 +127,8 @@ pub(crate) fn fs_root(
     options: FsOptions,
     path: String,
 ) -> Arc<FsDir> {
-    let attr = meta_attr(meta);
     let at = Arc::new(Place { fs, options });
-    Arc::new(FsDir::new(at, meta.ino, attr, path))
+    Arc::new(FsDir::new(at, meta, path))
 }
 
 impl Dir for VolumeDir {
@@ -144,6 +143,10 @@ impl Dir for VolumeDir {
     fn volume(&self) -> Result<Option<Arc<dyn Filesystem>>> {
         Ok(Some(self.open_root()?.at.fs.clone()))
     }
+
+    fn details(&self) -> Result<Vec<(String, String)>> {
+        self.open_root()?.details()
+    }
 }
 
 /// An opened filesystem and the options nested images are opened with.
@@ -157,16 +160,18 @@ pub(crate) struct FsDir {
     at: Arc<Place>,
     ino: Ino,
     attr: Attr,
+    crtime: Option<Timestamp>,
     path: String,
     listing: Memo<Arc<Listing>>,
 }
 
 impl FsDir {
-    fn new(at: Arc<Place>, ino: Ino, attr: Attr, path: String) -> FsDir {
+    fn new(at: Arc<Place>, meta: &Metadata, path: String) -> FsDir {
         FsDir {
             at,
-            ino,
-            attr,
+            ino: meta.ino,
+            attr: meta_attr(meta),
+            crtime: meta.crtime,
             path,
             listing: OnceLock::new(),
         }
@@ -217,14 +222,14 @@ impl FsDir {
         match meta.kind {
             FileKind::Dir => Entry::Dir(Arc::new(FsDir::new(
                 self.at.clone(),
-                e.ino,
-                attr,
+                &meta,
                 path.to_string(),
             ))),
             FileKind::File => Entry::File(Arc::new(FsFile {
                 fs: fs.clone(),
                 ino: e.ino,
                 attr,
+                crtime: meta.crtime,
                 path: path.to_string(),
             })),
             FileKind::Symlink => match fs.read_link(e.ino) {
@@ -270,6 +275,10 @@ impl Dir for FsDir {
     fn list(&self) -> Result<Arc<Listing>> {
         memo(&self.listing, &self.attr, || self.build().map(Arc::new))
     }
+
+    fn details(&self) -> Result<Vec<(String, String)>> {
+        details(&*self.at.fs, self.ino, self.crtime, &self.path)
+    }
 }
 
 /// A regular file of a filesystem.
@@ -277,7 +286,29 @@ struct FsFile {
     fs: Arc<dyn Filesystem>,
     ino: Ino,
     attr: Attr,
+    crtime: Option<Timestamp>,
     path: String,
+}
+
+/// The creation time (`crtime`, RFC 3339 in UTC) and the filesystem's own
+/// facts about inode `ino`.
+fn details(
+    fs: &dyn Filesystem,
+    ino: Ino,
+    crtime: Option<Timestamp>,
+    path: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut out = vec![("inode".to_string(), ino.to_string())];
+    if let Some(t) = crtime
+        && let Some(dt) = chrono::DateTime::from_timestamp(t.secs, t.nanos)
+    {
+        out.push((
+            "crtime".into(),
+            dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        ));
+    }
+    out.extend(fs.details(ino).map_err(|e| fs_error(e, path))?);
+    Ok(out)
 }
 
 impl File for FsFile {
@@ -287,6 +318,10 @@ impl File for FsFile {
 
     fn open(&self) -> Result<Source> {
         self.fs.open(self.ino).map_err(|e| fs_error(e, &self.path))
+    }
+
+    fn details(&self) -> Result<Vec<(String, String)>> {
+        details(&*self.fs, self.ino, self.crtime, &self.path)
     }
 }
 

@@ -265,6 +265,12 @@ pub struct LsArgs {
     #[arg(long)]
     pub deleted: bool,
 
+    /// Inside disk images, print under each entry what its filesystem
+    /// records beyond the listing (inode, creation time, NTFS $FILE_NAME
+    /// times, DOS attributes); with --json, a "details" object.
+    #[arg(long)]
+    pub details: bool,
+
     /// List subdirectories recursively (always done; accepted for restic
     /// compatibility).
     #[arg(long)]

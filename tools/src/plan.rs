@@ -204,6 +204,8 @@ pub struct LsPlan {
     pub human_readable: bool,
     /// List the volume's deleted files instead.
     pub deleted: bool,
+    /// Print each tree entry's forensic details.
+    pub details: bool,
 }
 
 /// `ls --image` arguments.
@@ -216,6 +218,8 @@ pub struct LsImagePlan {
     pub human_readable: bool,
     /// List the volume's deleted files instead.
     pub deleted: bool,
+    /// Print each tree entry's forensic details.
+    pub details: bool,
 }
 
 /// `find` arguments.
@@ -337,6 +341,7 @@ impl Plan {
                     long: a.long,
                     human_readable: a.human_readable,
                     deleted: a.deleted,
+                    details: a.details,
                 }),
                 (None, Some(target)) => Command::Ls(LsPlan {
                     target: SnapshotPath::parse(target)?,
@@ -344,6 +349,7 @@ impl Plan {
                     long: a.long,
                     human_readable: a.human_readable,
                     deleted: a.deleted,
+                    details: a.details,
                 }),
                 (None, None) => bail!("ls needs SNAPSHOT[:PATH] or --image FILE[:PATH]"),
             },

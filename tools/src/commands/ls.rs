@@ -99,6 +99,7 @@ pub fn run(global: &Global, plan: &LsPlan) -> Result<Outcome> {
         // The snapshot's root has no path of its own to print; a path the
         // user named is listed itself, then what is below it.
         skip_root: plan.target.path == "/",
+        details: plan.details,
         write_error: None,
         damaged: 0,
     };
@@ -165,6 +166,7 @@ pub fn run_image(global: &Global, plan: &LsImagePlan) -> Result<Outcome> {
         out: BufWriter::new(io::stdout().lock()),
         format,
         skip_root: false,
+        details: plan.details,
         write_error: None,
         damaged: 0,
     };
@@ -192,6 +194,8 @@ struct Lister<'a> {
     out: BufWriter<StdoutLock<'a>>,
     format: Format,
     skip_root: bool,
+    /// Print the forensic details of tree entries.
+    details: bool,
     /// A failed write to stdout (often a closed pipe) ends the walk; the
     /// error is returned once the walk is over.
     write_error: Option<io::Error>,
@@ -217,6 +221,31 @@ impl Lister<'_> {
             bail!("{n} {what} missing from the listing");
         }
         Ok(Outcome::Ok)
+    }
+
+    /// Prints a tree entry, with its details when asked for.
+    fn print_entry(&mut self, path: &str, node: &Node, entry: &Entry) -> io::Result<()> {
+        if !self.details {
+            return self.print(path, node);
+        }
+        let details = entry
+            .details()
+            .unwrap_or_else(|e| vec![("error".to_string(), e.to_string())]);
+        if self.format == Format::Json {
+            let mut v = serde_json::to_value(json_node(path, node))?;
+            let map: serde_json::Map<String, serde_json::Value> = details
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            v["details"] = serde_json::Value::Object(map);
+            serde_json::to_writer(&mut self.out, &v)?;
+            return self.out.write_all(b"\n");
+        }
+        self.print(path, node)?;
+        for (k, v) in details {
+            writeln!(self.out, "    {k}: {v}")?;
+        }
+        Ok(())
     }
 
     fn print(&mut self, path: &str, node: &Node) -> io::Result<()> {
@@ -266,7 +295,7 @@ impl Lister<'_> {
         if self.write_error.is_some() {
             return;
         }
-        if let Err(e) = self.print(path, &entry_node(name, entry)) {
+        if let Err(e) = self.print_entry(path, &entry_node(name, entry), entry) {
             self.write_error = Some(e);
             return;
         }
