@@ -8,7 +8,6 @@
 //! FUSE; names are Unicode (`String`), converted by each reader from its
 //! on-disk encoding.
 
-pub(crate) mod crc32c;
 pub mod detect;
 pub mod ext;
 pub mod fat;

@@ -6,6 +6,7 @@
 //! files and partitions inside either.
 
 pub mod container;
+pub(crate) mod crc32c;
 pub mod fs;
 pub mod image;
 pub mod io;

@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use super::vhd::blocks::{Block, BlockDisk, BlockMap, utf16};
 use super::{Container, ContainerError, Context, Disk, ExtentInfo, Info, Probe, corrupt};
+use crate::crc32c::crc32c;
 use crate::io::{ReadAt, Source};
 
 /// The VHDX format.
@@ -106,33 +107,6 @@ const LOGICAL_SECTOR_SIZE: Guid = guid("8141BF1D-A96F-4709-BA47-F233A8FAAB5F");
 const PHYSICAL_SECTOR_SIZE: Guid = guid("CDA348C7-445D-4471-9CC9-E9885251C556");
 const PARENT_LOCATOR: Guid = guid("A8D35F2D-B30B-454D-ABF7-D3D84834AB0C");
 const VHDX_PARENT_LOCATOR_TYPE: Guid = guid("B04AEFB7-D19E-4A81-B789-25B8E9445913");
-
-/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as every VHDX
-/// checksum is.
-fn crc32c(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    (c >> 1) ^ 0x82F6_3B78
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    };
-    !data.iter().fold(!0u32, |c, &b| {
-        TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8)
-    })
-}
 
 /// True if the 4-byte checksum at `field` is the CRC-32C of `buf` with the
 /// field zeroed.

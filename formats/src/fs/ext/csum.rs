@@ -6,8 +6,8 @@
 //! inodes, extent blocks and directory leaf blocks: seeded with the inode
 //! number and generation.
 
+pub(crate) use crate::crc32c::update;
 use crate::fs::FsError;
-pub(crate) use crate::fs::crc32c::update;
 
 /// CRC-16 as the kernel's `crc16` (reflected polynomial 0xA001, no final
 /// inversion), which the older `gdt_csum` (uninit_bg) descriptor checksum

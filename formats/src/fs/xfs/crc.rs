@@ -8,8 +8,8 @@
 use crate::fs::FsError;
 
 #[cfg(test)]
-use crate::fs::crc32c::crc32c;
-use crate::fs::crc32c::crc32c_parts;
+use crate::crc32c::crc32c;
+use crate::crc32c::crc32c_parts;
 
 /// The CRC-32C of `block` with the 4 bytes at `field` taken as zero.
 pub(crate) fn block_crc(block: &[u8], field: usize) -> u32 {

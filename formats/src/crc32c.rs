@@ -1,10 +1,10 @@
 //! CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), shared by the
-//! XFS and ext4 readers.
+//! VHDX, XFS and ext4 readers.
 //!
 //! [`update`] is the raw register step without the initial and final
 //! inversions, as ext4 chains it (`crc32c_le(seed, data)` in the kernel's
 //! `Documentation/filesystems/ext4/`, "Checksums"); [`crc32c`] is the
-//! standard CRC-32C (initial `!0`, final inversion) XFS stores.
+//! standard CRC-32C (initial `!0`, final inversion) VHDX and XFS store.
 
 const TABLE: [u32; 256] = {
     let mut t = [0u32; 256];
@@ -40,7 +40,6 @@ pub(crate) fn crc32c_parts(parts: &[&[u8]]) -> u32 {
 }
 
 /// The standard CRC-32C of `data`.
-#[cfg(test)]
 pub(crate) fn crc32c(data: &[u8]) -> u32 {
     crc32c_parts(&[data])
 }
