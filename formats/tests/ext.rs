@@ -4,6 +4,9 @@
 //! self-describing content, and damaged copies that must give named errors
 //! (never a panic, a hang or wrong bytes).
 
+mod linux_tree;
+
+use linux_tree::{content, expected, read_all};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -11,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use vaultfs_formats::fs::{
-    DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, check_invariants, walk,
+    FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, check_invariants, walk,
 };
 use vaultfs_formats::io::{MemSource, ReadAt, Source};
 
@@ -41,141 +44,9 @@ fn open(src: Source) -> Result<Arc<dyn Filesystem>, FsError> {
     vaultfs_formats::fs::open(FsKind::Ext4, src, &FsOptions::default())
 }
 
-/// Byte `i` of the file at `path` as ext-tree.py (xfs-tree.py's scheme) writes it.
-fn content(path: &str, off: u64, len: usize) -> Vec<u8> {
-    let digest = Sha256::digest(path.as_bytes());
-    let tag: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let mut out = Vec::with_capacity(len + 64);
-    let first = off / 64;
-    let mut n = first;
-    while out.len() < (off - first * 64) as usize + len {
-        let mut line = format!("{tag} {n:012}");
-        while line.len() < 63 {
-            line.push('.');
-        }
-        line.push('\n');
-        out.extend_from_slice(line.as_bytes());
-        n += 1;
-    }
-    let skip = (off - first * 64) as usize;
-    out[skip..skip + len].to_vec()
-}
-
-/// The expected bytes of a manifest file entry at `off`.
-fn expected(e: &Value, off: u64, len: usize) -> Vec<u8> {
-    let path = e["content_of"]
-        .as_str()
-        .unwrap_or_else(|| e["path"].as_str().expect("path"));
-    let path = e["same_as"].as_str().unwrap_or(path);
-    match e["segments"].as_array() {
-        None => content(path, off, len),
-        Some(segs) => {
-            let mut out = vec![0u8; len];
-            for s in segs {
-                let (so, sl) = (s[0].as_u64().expect("off"), s[1].as_u64().expect("len"));
-                let (a, b) = (so.max(off), (so + sl).min(off + len as u64));
-                if a < b {
-                    let c = content(path, a, (b - a) as usize);
-                    out[(a - off) as usize..(b - off) as usize].copy_from_slice(&c);
-                }
-            }
-            out
-        }
-    }
-}
-
-fn tree(fs: &dyn Filesystem) -> Vec<(String, DirEntry)> {
-    let mut out = Vec::new();
-    walk(fs, &mut |p, e| {
-        out.push((p.to_string(), e.clone()));
-        Ok(())
-    })
-    .expect("walk");
-    out
-}
-
-fn kind_name(k: FileKind) -> &'static str {
-    match k {
-        FileKind::File => "file",
-        FileKind::Dir => "dir",
-        FileKind::Symlink => "symlink",
-        FileKind::CharDevice => "chardev",
-        FileKind::BlockDevice => "blockdev",
-        FileKind::Fifo => "fifo",
-        FileKind::Socket => "socket",
-    }
-}
-
-fn read_all(fs: &dyn Filesystem, ino: Ino) -> Vec<u8> {
-    let src = fs.open(ino).expect("open");
-    let mut buf = vec![0u8; src.len() as usize];
-    src.read_exact_at(0, &mut buf).expect("read");
-    buf
-}
-
-/// Compares the whole tree with the manifest: the same paths, and for each
-/// its kind, size, SHA-256, link target, nlink, rdev and mtime.
 fn compare_with_manifest(name: &str) -> usize {
     let fs = open(image(name)).expect("open");
-    let m = manifest(name);
-    let want: HashMap<&str, &Value> = m["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .map(|e| (e["path"].as_str().expect("path"), e))
-        .collect();
-    let got = tree(&*fs);
-    let mut got_paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
-    got_paths.sort();
-    let mut want_paths: Vec<&str> = want.keys().copied().collect();
-    want_paths.sort();
-    assert_eq!(got_paths, want_paths, "{name}: the paths differ");
-    let mut inos: HashMap<&str, Ino> = HashMap::new();
-    for (path, e) in &got {
-        let w = want[path.as_str()];
-        let meta = fs.metadata(e.ino).expect("metadata");
-        inos.insert(path, e.ino);
-        assert_eq!(
-            kind_name(e.kind),
-            w["type"].as_str().expect("type"),
-            "{path}"
-        );
-        if let Some(size) = w["size"].as_u64() {
-            assert_eq!(meta.size, size, "{path}: size");
-        }
-        if let Some(sha) = w["sha256"].as_str() {
-            let data = read_all(&*fs, e.ino);
-            let got: String = Sha256::digest(&data)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            assert_eq!(got, sha, "{path}: content");
-        }
-        if let Some(t) = w["target"].as_str() {
-            assert_eq!(fs.read_link(e.ino).expect("read_link"), t, "{path}");
-        }
-        if let Some(n) = w["nlink"].as_u64() {
-            assert_eq!(u64::from(meta.nlink), n, "{path}: nlink");
-        }
-        if let Some(r) = w["rdev"].as_array() {
-            let (maj, min) = (r[0].as_u64().expect("major"), r[1].as_u64().expect("minor"));
-            assert_eq!(meta.rdev, (maj << 8) | min, "{path}: rdev");
-        }
-        if let Some(t) = w["mtime"].as_array() {
-            let (s, ns) = (t[0].as_i64().expect("secs"), t[1].as_u64().expect("nanos"));
-            assert_eq!(
-                (meta.mtime.secs, u64::from(meta.mtime.nanos)),
-                (s, ns),
-                "{path}: mtime"
-            );
-        }
-    }
-    for (path, e) in &got {
-        if let Some(other) = want[path.as_str()]["same_as"].as_str() {
-            assert_eq!(e.ino, inos[other], "{path} is a hardlink of {other}");
-        }
-    }
-    got.len()
+    linux_tree::compare_with_manifest(&*fs, name, &manifest(name))
 }
 
 const IMAGES: [&str; 6] = [
