@@ -116,7 +116,7 @@ pub fn compare_with_manifest(fs: &dyn Filesystem, name: &str, m: &Value) -> usiz
             assert_eq!(meta.size, size, "{path}: size");
         }
         if let Some(sha) = w["sha256"].as_str() {
-            let data = read_all(&*fs, e.ino);
+            let data = read_all(fs, e.ino);
             let got: String = Sha256::digest(&data)
                 .iter()
                 .map(|b| format!("{b:02x}"))
