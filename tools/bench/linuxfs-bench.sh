@@ -88,18 +88,6 @@ for _ in $(seq "$ROUNDS"); do
         echo "kernel-$fs $(echo "$t1 - $t0" | bc)" >>"$results"
     done
 done
-python3 - "$results" "$size" <<'PY'
-import statistics, sys
-from collections import defaultdict
-rows = defaultdict(list)
-for line in open(sys.argv[1]):
-    k, v = line.split()
-    rows[k].append(float(v))
-size = int(sys.argv[2])
-med = {k: statistics.median(v) for k, v in rows.items()}
-for fs in ("ext4", "xfs"):
-    for who in ("vaultfs", "kernel"):
-        k = f"{who}-{fs}"
-        print(f"{k:<14} {med[k]:6.3f} s {size / 1e6 / med[k]:7.0f} MB/s  (runs: {' '.join(f'{v:.3f}' for v in rows[k])})")
-    print(f"{fs}: vaultfs / kernel throughput: {med['kernel-' + fs] / med['vaultfs-' + fs]:.2f}x (target >= 1)")
-PY
+python3 "$here/medians.py" "$results" "$size" \
+    vaultfs-ext4 kernel-ext4 "vaultfs-ext4/kernel-ext4>=1" \
+    vaultfs-xfs kernel-xfs "vaultfs-xfs/kernel-xfs>=1"

@@ -102,23 +102,5 @@ for round in $(seq "$ROUNDS"); do
     fi
 done
 rm -rf "$out"
-python3 - "$results" "$size" <<'PY'
-import statistics, sys
-from collections import defaultdict
-rows = defaultdict(list)
-for line in open(sys.argv[1]):
-    k, v = line.split()
-    rows[k].append(float(v))
-size = int(sys.argv[2])
-med = {k: statistics.median(v) for k, v in rows.items()}
-for k in ("restore", "mount", "restic-mount"):
-    if k in med:
-        print(f"{k:<13} {med[k]:7.2f} s {size / 1e6 / med[k]:8.0f} MB/s")
-for k in ("ls-first", "ls-again"):
-    if k in med:
-        print(f"{k:<13} {med[k] * 1000:7.1f} ms")
-if "restore" in med and "mount" in med:
-    print(f"mount / restore throughput: {med['restore'] / med['mount']:.2f}x (target >= 0.90)")
-if "restic-mount" in med and "mount" in med:
-    print(f"mount / restic mount throughput: {med['restic-mount'] / med['mount']:.2f}x (target >= 3)")
-PY
+python3 "$here/medians.py" "$results" "$size" restore mount restic-mount \
+    ls-first:ms ls-again:ms "mount/restore>=0.90" "mount/restic-mount>=3"

@@ -83,16 +83,4 @@ for _ in $(seq "$ROUNDS"); do
     umount "$mnt"
     echo "ntfs-3g $(echo "$t1 - $t0" | bc)" >>"$results"
 done
-python3 - "$results" "$size" <<'PY'
-import statistics, sys
-from collections import defaultdict
-rows = defaultdict(list)
-for line in open(sys.argv[1]):
-    k, v = line.split()
-    rows[k].append(float(v))
-size = int(sys.argv[2])
-med = {k: statistics.median(v) for k, v in rows.items()}
-for k in ("vaultfs", "ntfs-3g"):
-    print(f"{k:<8} {med[k]:6.3f} s {size / 1e6 / med[k]:7.0f} MB/s  (runs: {' '.join(f'{v:.3f}' for v in rows[k])})")
-print(f"vaultfs / ntfs-3g throughput: {med['ntfs-3g'] / med['vaultfs']:.2f}x (target >= 1)")
-PY
+python3 "$here/medians.py" "$results" "$size" vaultfs ntfs-3g "vaultfs/ntfs-3g>=1"
