@@ -4,7 +4,7 @@ manifest (the tests' oracle, written from the source side, never from a
 reader). File content is xfs-tree.py's self-describing scheme: byte i of a
 file is a function of its path and i alone.
 
-  ext-tree.py make SRC MANIFEST KIND   KIND: small | big | deep
+  ext-tree.py make SRC MANIFEST KIND   KIND: small | big | deep | triple
 """
 import hashlib
 import importlib
@@ -106,6 +106,16 @@ def make(src, manifest, kind):
             file(f"inline/small{i}", 20 + 10 * i)
         mkdir("inline/tinydir")
         file("inline/tinydir/a", 3)
+    if kind == "triple":
+        # 1 KiB blocks: 12 direct, 256 single-, 65536 double-indirect
+        # blocks, then the triple-indirect range from block 65804. Each
+        # segment crosses a boundary of the block map (the last two inside
+        # the triple-indirect tree: a leaf indirect block's end, then 70 MiB).
+        mkdir("triple")
+        t = 65804 * 1024
+        file("triple/sparse", (70 << 20) + 5000,
+             [[0, 100], [12 * 1024 - 40, 80], [268 * 1024 - 40, 80], [t - 40, 80],
+              [t + 256 * 1024 - 40, 80], [70 << 20, 5000]])
     # Stamp children before parents (directories after their contents).
     for e in sorted(entries, key=lambda e: e["path"], reverse=True):
         if e.get("same_as"):

@@ -147,3 +147,27 @@ PY
 seed "$tmp/seed2.img" "$seeds/ext2" 0
 seed "$tmp/seed4.img" "$seeds/ext4" 1
 ls -l fs/ext*.zst "$seeds"
+
+# ---- more block-size and layout variants ----
+#   fs/ext4-64k.img.zst      16 MiB ext4 with 64 KiB blocks (too big for
+#                            the kernel's 4 KiB pages: mke2fs warns, no
+#                            journal fits; mke2fs -d and the reader work).
+#   fs/ext2-triple.img.zst   16 MiB ext2, 1 KiB blocks, a 70 MiB sparse file
+#                            whose data crosses the direct, single-, double-
+#                            and triple-indirect ranges (checked: TIND).
+#   fs/ext4-cluster.img.zst  32 MiB ext4 bigalloc, 4 KiB blocks in 16 KiB
+#                            clusters (131072 blocks per group).
+build ext4-64k small 16M mkfs.ext4 -b 65536
+build ext2-triple triple 16M mkfs.ext2 -b 1024
+build ext4-cluster small 32M mkfs.ext4 -b 4096 -O bigalloc -C 16384
+debugfs -R "stat /triple/sparse" "$tmp/ext2-triple.img" 2>/dev/null | grep -q '(TIND)' ||
+    { echo "ext.sh: triple/sparse has no triple-indirect block" >&2; exit 1; }
+dumpe2fs -h "$tmp/ext4-64k.img" 2>/dev/null | grep -q 'Block size: *65536' ||
+    { echo "ext.sh: ext4-64k has no 64 KiB blocks" >&2; exit 1; }
+dumpe2fs -h "$tmp/ext4-cluster.img" 2>/dev/null | grep -q 'Cluster size: *16384' ||
+    { echo "ext.sh: ext4-cluster has no 16 KiB clusters" >&2; exit 1; }
+for i in ext4-64k ext2-triple ext4-cluster; do
+    zstd -q -19 -f "$tmp/$i.img" -o "fs/$i.img.zst"
+    zstd -q -19 -f --rm "fs/$i.manifest.json" -o "fs/$i.manifest.json.zst"
+done
+ls -l fs/ext4-64k.* fs/ext2-triple.* fs/ext4-cluster.*

@@ -276,3 +276,80 @@ umount "$mnt"
 python3 "$here/xfs-fuzz-seed.py" "$tmp/seed5.img" "$seeds/v5"
 python3 "$here/xfs-fuzz-seed.py" "$tmp/seed4.img" "$seeds/v4"
 ls -l fs/xfs-*.zst
+
+# ---- reflinked, copied-on-write and unwritten extents (a small v5) ----
+#   fs/xfs-reflink.img.zst  48 MiB v5 (reflink=1; under 300 MB, so the
+#                      xfstests override TEST_DEV), mounted and filled with:
+#                      orig (1 MiB) and copy (cp --reflink) each overwritten
+#                      in a different 64 KiB range afterwards (copy-on-write:
+#                      the rest stays shared), range (xfs_io reflink of parts
+#                      of both), unwritten (1 MiB falloc, never written: all
+#                      zeros), prealloc (10000 bytes with 1 MiB preallocated
+#                      past EOF, falloc -k) and hole_unwritten (written, hole,
+#                      unwritten, written). The manifest gives each file's
+#                      bytes as pieces [offset, length, path, source offset]
+#                      of the self-describing content, zeros elsewhere.
+#                      Checked: orig, copy and range share blocks (fiemap's
+#                      shared flag), unwritten has an unwritten extent.
+mr=$here/fs/xfs-reflink.manifest.json
+echo '{"entries": []}' >"$mr"
+truncate -s 48M "$tmp/reflink.img"
+TEST_DEV=1 TEST_DIR=1 QA_CHECK_FS=1 mkfs.xfs -q -f -m reflink=1,uuid=5c0ffee5-0000-4000-8000-0000000000cf \
+    -L vaultfs-rl "$tmp/reflink.img"
+mount -o loop "$tmp/reflink.img" "$mnt"
+K=1024
+$tree write orig "$mnt/orig" 0 $((1024 * K))
+cp --reflink=always "$mnt/orig" "$mnt/copy"
+$tree write copy "$mnt/copy" $((256 * K)) $((64 * K))
+$tree write orig-new "$mnt/orig" $((512 * K)) $((64 * K))
+xfs_io -f -c "reflink $mnt/orig 0 0 $((128 * K))" -c "reflink $mnt/copy $((256 * K)) $((128 * K)) $((128 * K))" "$mnt/range" >/dev/null
+xfs_io -f -c "falloc 0 $((1024 * K))" "$mnt/unwritten"
+$tree write prealloc "$mnt/prealloc" 0 10000
+xfs_io -c "falloc -k 0 $((1024 * K))" "$mnt/prealloc"
+xfs_io -f -c "falloc $((192 * K)) $((64 * K))" "$mnt/hole_unwritten"
+$tree write hole_unwritten "$mnt/hole_unwritten" 0 $((64 * K))
+$tree write hole_unwritten "$mnt/hole_unwritten" $((256 * K)) 100
+sync
+flag() { # flag FILE MASK: does an extent of FILE (fiemap -v) have MASK set?
+    xfs_io -r -c "fiemap -v" "$mnt/$1" | python3 -c "import sys
+sys.exit(not any(int(l.split()[-1], 16) & $2 for l in sys.stdin if l.split()[-1].startswith('0x')))"
+}
+shared() { flag "$1" 0x2000; }
+unwritten() { flag "$1" 0x800; }
+for f in orig copy range; do
+    shared $f || { echo "xfs.sh: $f shares no blocks" >&2; exit 1; }
+done
+for f in unwritten hole_unwritten; do
+    unwritten $f || { echo "xfs.sh: $f has no unwritten extent" >&2; exit 1; }
+done
+python3 - "$mr" "$tree" <<'EOF3'
+import json, subprocess, sys
+m, tree = sys.argv[1], sys.argv[2].split()
+K = 1024
+sys.path.insert(0, tree[1].rsplit("/", 1)[0])
+xt = __import__("xfs-tree")
+def entry(path, size, pieces):
+    data = bytearray(size)
+    for off, ln, src, soff in pieces:
+        data[off:off + ln] = xt.content(src, soff, ln)
+    return {"path": path, "type": "file", "size": size, "sha256": xt.sha(bytes(data)),
+            "nlink": 1, "pieces": pieces}
+new = [
+    entry("orig", 1024 * K, [[0, 512 * K, "orig", 0], [512 * K, 64 * K, "orig-new", 512 * K],
+                             [576 * K, 448 * K, "orig", 576 * K]]),
+    entry("copy", 1024 * K, [[0, 256 * K, "orig", 0], [256 * K, 64 * K, "copy", 256 * K],
+                             [320 * K, 704 * K, "orig", 320 * K]]),
+    entry("range", 256 * K, [[0, 128 * K, "orig", 0], [128 * K, 64 * K, "copy", 256 * K],
+                             [192 * K, 64 * K, "orig", 320 * K]]),
+    entry("unwritten", 1024 * K, []),
+    entry("prealloc", 10000, [[0, 10000, "prealloc", 0]]),
+    entry("hole_unwritten", 256 * K + 100, [[0, 64 * K, "hole_unwritten", 0],
+                                            [256 * K, 100, "hole_unwritten", 256 * K]]),
+]
+subprocess.check_call(tree + ["add", m, json.dumps(new)])
+EOF3
+$tree stamp "$mnt" "$mr"
+umount "$mnt"
+xfs_repair -n "$tmp/reflink.img" >/dev/null 2>&1
+zstd -q -19 -f "$tmp/reflink.img" -o fs/xfs-reflink.img.zst
+ls -l fs/xfs-reflink.*

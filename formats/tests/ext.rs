@@ -49,13 +49,16 @@ fn compare_with_manifest(name: &str) -> usize {
     linux_tree::compare_with_manifest(&*fs, name, &manifest(name))
 }
 
-const IMAGES: [&str; 6] = [
+const IMAGES: [&str; 9] = [
     "ext2-1k",
     "ext3",
     "ext4",
     "ext4-inline",
     "ext4-old",
     "ext4-deep",
+    "ext4-64k",
+    "ext2-triple",
+    "ext4-cluster",
 ];
 
 fn lookup(fs: &dyn Filesystem, path: &str) -> Ino {
@@ -81,7 +84,7 @@ fn every_image_keeps_the_invariants_and_matches_its_manifest() {
             Some("5c0ffee5-0000-4000-8000-0000000000e4")
         );
         let kind = match name {
-            "ext2-1k" => FsKind::Ext2,
+            "ext2-1k" | "ext2-triple" => FsKind::Ext2,
             "ext3" => FsKind::Ext3,
             _ => FsKind::Ext4,
         };
@@ -192,6 +195,45 @@ fn layouts_are_the_intended_ones() {
     );
     let fs = open(image("ext4-deep")).expect("open");
     assert_eq!(detail(&*fs, "frag/deep"), "extents");
+}
+
+#[test]
+fn block_sizes_clusters_and_the_triple_indirect_range() {
+    let fs = open(image("ext4-64k")).expect("open");
+    assert_eq!(fs.info().block_size, 65536);
+    // bigalloc: 4 KiB blocks in 16 KiB clusters (ext.sh checks with
+    // dumpe2fs); extents still count blocks.
+    let fs = open(image("ext4-cluster")).expect("open");
+    assert_eq!(fs.info().block_size, 4096);
+    // Every written segment of the 70 MiB sparse file, with 3000 bytes of
+    // each side: ext.sh checked with debugfs that the map uses the TIND.
+    let fs = open(image("ext2-triple")).expect("open");
+    let m = manifest("ext2-triple");
+    let e = m["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["path"] == "triple/sparse")
+        .expect("triple/sparse");
+    let src = fs.open(lookup(&*fs, "triple/sparse")).expect("open");
+    let size = e["size"].as_u64().expect("size");
+    assert!(
+        size > 65804 * 1024,
+        "the file reaches the triple-indirect range"
+    );
+    let segs = e["segments"].as_array().expect("segments");
+    assert_eq!(segs.len(), 6);
+    for s in segs {
+        let (off, len) = (s[0].as_u64().expect("off"), s[1].as_u64().expect("len"));
+        let start = off.saturating_sub(3000);
+        let end = (off + len + 3000).min(size);
+        let mut buf = vec![0xA5u8; (end - start) as usize];
+        src.read_exact_at(start, &mut buf).expect("read");
+        assert_eq!(buf, expected(e, start, buf.len()), "at {off}");
+        assert!(buf.iter().any(|&b| b != 0));
+    }
+    let d = fs.details(lookup(&*fs, "triple/sparse")).expect("details");
+    assert!(d.iter().any(|(k, v)| k == "ext.layout" && v == "blockmap"));
 }
 
 #[test]

@@ -13,13 +13,16 @@ use sha2::{Digest, Sha256};
 use vaultfs_formats::fs::{FileKind, Filesystem, FsKind, FsOptions, Ino, walk};
 use vaultfs_formats::io::{MemSource, ReadAt};
 
-const IMAGES: [&str; 6] = [
+const IMAGES: [&str; 9] = [
     "ext2-1k",
     "ext3",
     "ext4",
     "ext4-inline",
     "ext4-old",
     "ext4-deep",
+    "ext4-64k",
+    "ext2-triple",
+    "ext4-cluster",
 ];
 
 fn debugfs() -> PathBuf {

@@ -210,6 +210,71 @@ fn one_k_random_reads() {
     random_reads("1k");
 }
 
+/// Every directory form xfs.sh built (and checked with xfs_db: inode
+/// format, block magic) is still what the images hold and lists whole:
+/// shortform (in the inode), block (one extent), leaf (data blocks and a
+/// leaf block: several extents), node with a btree data fork.
+#[test]
+fn every_directory_form_is_present_and_listed() {
+    for name in ["v5", "v4", "v4nf"] {
+        let fs = open(image(name)).expect("open");
+        for (dir, n, format) in [
+            ("dir_sf", 5, "local"),
+            ("dir_block", 40, "extents"),
+            ("dir_leaf", 300, "extents"),
+            ("dir_node", 2200, "btree"),
+        ] {
+            let ino = lookup(&*fs, dir);
+            let d: HashMap<String, String> =
+                fs.details(ino).expect("details").into_iter().collect();
+            assert_eq!(d["xfs.format"], format, "{name}: {dir}");
+            let extents: u64 = d["xfs.extents"].parse().expect("extents");
+            match dir {
+                "dir_block" => assert_eq!(extents, 1, "{name}: {dir}"),
+                "dir_leaf" => assert!(extents >= 2, "{name}: {dir}"),
+                _ => {}
+            }
+            assert_eq!(
+                fs.read_dir(ino).expect("read_dir").len(),
+                n,
+                "{name}: {dir}"
+            );
+        }
+        // The root and the small directories are shortform too.
+        for dir in ["sizes", "links", "dev"] {
+            let d: HashMap<String, String> = fs
+                .details(lookup(&*fs, dir))
+                .expect("details")
+                .into_iter()
+                .collect();
+            assert_eq!(d["xfs.format"], "local", "{name}: {dir}");
+        }
+    }
+}
+
+/// Reflinked extents (shared between files, some replaced by
+/// copy-on-write), never-written preallocation (unwritten extents read as
+/// zeros) and preallocation past EOF: xfs.sh checked the shared and
+/// unwritten flags with fiemap.
+#[test]
+fn reflinked_and_unwritten_extents() {
+    let fs = open(image("reflink")).expect("open");
+    let m = manifest("reflink");
+    let n = check_invariants(&*fs).expect("invariants");
+    assert_eq!(n, m["entries"].as_array().expect("entries").len());
+    assert_eq!(compare_with_manifest("reflink"), n);
+    assert!(fs.info().warnings.is_empty(), "{:?}", fs.info().warnings);
+    random_reads("reflink");
+    // Whole files against the pieces, byte for byte (not only the hash).
+    for e in m["entries"].as_array().expect("entries") {
+        let path = e["path"].as_str().expect("path");
+        let data = read_all(&*fs, lookup(&*fs, path));
+        assert!(data == expected(e, 0, data.len()), "{path}");
+    }
+    let data = read_all(&*fs, lookup(&*fs, "unwritten"));
+    assert!(data.len() == 1 << 20 && data.iter().all(|&b| b == 0));
+}
+
 #[test]
 fn btree_file_and_a_file_in_a_later_ag() {
     let fs = open(image("v5")).expect("open");

@@ -345,6 +345,21 @@ fn v5_block_maps_agree_with_xfs_db() {
 }
 
 #[test]
+fn reflink_block_maps_agree_with_xfs_db() {
+    bmaps_agree(
+        "reflink",
+        &[
+            "orig",
+            "copy",
+            "range",
+            "unwritten",
+            "prealloc",
+            "hole_unwritten",
+        ],
+    );
+}
+
+#[test]
 fn one_k_block_maps_agree_with_xfs_db() {
     bmaps_agree("1k", &["frag/deep"]);
 }
@@ -475,6 +490,11 @@ fn mount_agrees(name: &str, opts: &str) {
 #[test]
 fn v5_agrees_with_a_kernel_mount() {
     mount_agrees("v5", "ro,loop");
+}
+
+#[test]
+fn reflink_agrees_with_a_kernel_mount() {
+    mount_agrees("reflink", "ro,loop");
 }
 
 #[test]

@@ -17,7 +17,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -273,6 +273,8 @@ fn make_source(root: &Path) -> Vec<u8> {
     );
     // NTFS and FAT32 partitions holding the same tree (images/fsdisk.sh).
     unpack("fs/fsdisk.vmdk.zst", &root.join("vm/fsdisk.vmdk"));
+    // ext4, XFS and ext2 partitions holding the same tree (images/linuxdisk.sh).
+    unpack("fs/linuxdisk.vmdk.zst", &root.join("vm/linuxdisk.vmdk"));
     unpack("containers/stamped-gpt.raw.zst", &root.join("disk.img"))
 }
 
@@ -298,28 +300,71 @@ fn fsdisk_manifest() -> Vec<serde_json::Value> {
 }
 
 /// Compares a mounted filesystem directory (`.../fsdisk.vmdk.contents/p1`)
-/// with the manifest: every entry's kind, size, mtime and content, and
-/// nothing else below it but image `.contents/` directories.
+/// with the fsdisk manifest (see [`compare_entries`]), and reads the file
+/// inside the floppy image stored in it.
 fn compare_manifest(dir: &Path) {
-    let want = fsdisk_manifest();
-    for e in &want {
+    compare_entries(dir, &fsdisk_manifest());
+    let hello = dir.join("floppy.img.contents/fs/HELLO.TXT");
+    assert_eq!(
+        fs::read(&hello).unwrap_or_else(|err| panic!("{}: {err}", hello.display())),
+        b"inside the floppy inside the disk\n"
+    );
+}
+
+/// Compares a mounted filesystem directory with manifest entries: every
+/// entry's kind, size, mtime (whole seconds, or `[secs, nanos]`), content,
+/// symlink target, device number and link count (hardlinks are not one
+/// inode here: the mount numbers entries by path, docs/vfs.md), and nothing
+/// else below it but image `.contents/` directories.
+fn compare_entries(dir: &Path, want: &[serde_json::Value]) {
+    for e in want {
         let rel = e["path"].as_str().expect("path");
         let p = dir.join(rel);
         let m = fs::symlink_metadata(&p).unwrap_or_else(|err| panic!("{}: {err}", p.display()));
-        if e["type"] == "dir" {
-            assert!(m.is_dir(), "{}: kind", p.display());
+        let ft = m.file_type();
+        let kind_ok = match e["type"].as_str().expect("type") {
+            "dir" => ft.is_dir(),
+            "file" => ft.is_file(),
+            "symlink" => ft.is_symlink(),
+            "chardev" => ft.is_char_device(),
+            "blockdev" => ft.is_block_device(),
+            "fifo" => ft.is_fifo(),
+            other => panic!("{rel}: type {other}"),
+        };
+        assert!(kind_ok, "{}: kind {:?}", p.display(), ft);
+        match &e["mtime"] {
+            serde_json::Value::Array(t) => assert_eq!(
+                (m.mtime(), m.mtime_nsec()),
+                (t[0].as_i64().expect("secs"), t[1].as_i64().expect("nanos")),
+                "{}: mtime",
+                p.display()
+            ),
+            // Whole seconds (fsdisk); FAT keeps no directory times.
+            t if !ft.is_dir() => assert_eq!(
+                m.mtime(),
+                t.as_i64().expect("mtime"),
+                "{}: mtime",
+                p.display()
+            ),
+            _ => {}
+        }
+        if let Some(t) = e["target"].as_str() {
+            let got = fs::read_link(&p).expect("readlink");
+            assert_eq!(got.to_str(), Some(t), "{}", p.display());
+        }
+        if let Some(r) = e["rdev"].as_array() {
+            let (maj, min) = (r[0].as_u64().expect("major"), r[1].as_u64().expect("minor"));
+            assert_eq!(m.rdev(), (maj << 8) | min, "{}: rdev", p.display());
+        }
+        if let Some(n) = e["nlink"].as_u64() {
+            assert_eq!(m.nlink(), n, "{}: nlink", p.display());
+        }
+        if !ft.is_file() {
             continue;
         }
-        assert!(m.is_file(), "{}: kind", p.display());
         assert_eq!(
             m.len(),
             e["size"].as_u64().expect("size"),
-            "{}",
-            p.display()
-        );
-        assert_eq!(
-            m.mtime(),
-            e["mtime"].as_i64().expect("mtime"),
             "{}",
             p.display()
         );
@@ -345,11 +390,6 @@ fn compare_manifest(dir: &Path) {
         }
     }
     assert_eq!(count, want.len(), "{}: entries", dir.display());
-    let hello = dir.join("floppy.img.contents/fs/HELLO.TXT");
-    assert_eq!(
-        fs::read(&hello).unwrap_or_else(|err| panic!("{}: {err}", hello.display())),
-        b"inside the floppy inside the disk\n"
-    );
 }
 
 /// `vaultfs mount` of the repository in `env`, started and ready.
@@ -470,6 +510,11 @@ fn mount_serves_snapshots_read_only_and_follows_new_ones() {
     let fsdisk = root.join("vm/fsdisk.vmdk.contents");
     compare_manifest(&fsdisk.join("p1"));
     compare_manifest(&fsdisk.join("p2"));
+    // And inside the ext4, XFS and ext2 partitions of another.
+    let linuxdisk = root.join("vm/linuxdisk.vmdk.contents");
+    for p in ["p1", "p2", "p3"] {
+        compare_entries(&linuxdisk.join(p), &common::linuxdisk_manifest());
+    }
 
     // Read-only: creating, writing, removing, chmod.
     let err = |r: std::io::Result<()>| r.expect_err("must fail").raw_os_error();
@@ -645,6 +690,49 @@ fn mount_image_serves_the_files_inside_partitions() {
     compare_manifest(&mnt.join("p2"));
     assert_eq!(
         fs::write(mnt.join("p1/readme.txt"), b"x")
+            .expect_err("read-only")
+            .raw_os_error(),
+        Some(EROFS)
+    );
+}
+
+#[test]
+fn mount_image_serves_the_files_inside_ext4_xfs_and_ext2_partitions() {
+    require_fuse();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("linuxdisk.vmdk");
+    unpack("fs/linuxdisk.vmdk.zst", &img);
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let mut cmd = common::vaultfs();
+    cmd.args(["mount", "--image"]).arg(&img).arg(&mnt);
+    let _m = Mounted::start(cmd, &mnt, dir.path().join("mount.log"), "disk.raw");
+    assert_eq!(
+        names(&mnt),
+        set(&[
+            "disk.raw",
+            "p1",
+            "p1.raw",
+            "p2",
+            "p2.raw",
+            "p3",
+            "p3.raw",
+            "partitions.txt"
+        ])
+    );
+    let want = common::linuxdisk_manifest();
+    for p in ["p1", "p2", "p3"] {
+        compare_entries(&mnt.join(p), &want);
+    }
+    // Reads at random offsets of the 3 MiB file, the same on each.
+    let big = fs::read(mnt.join("p1/data/big.bin")).expect("big.bin");
+    let files = ["p1", "p2", "p3"]
+        .iter()
+        .map(|p| (mnt.join(p).join("data/big.bin"), Arc::new(big.clone())))
+        .collect();
+    stress(files, 2);
+    assert_eq!(
+        fs::write(mnt.join("p2/sizes/s1"), b"x")
             .expect_err("read-only")
             .raw_os_error(),
         Some(EROFS)

@@ -212,3 +212,122 @@ fn cat_ls_find_and_restore_reach_files_inside_ntfs_and_fat_partitions() {
         assert_eq!(mtime, e["mtime"].as_i64().expect("mtime"), "{rel}");
     }
 }
+
+#[test]
+fn cat_ls_find_and_restore_reach_files_inside_ext4_xfs_and_ext2_partitions() {
+    let env = Env::init();
+    let src = env.dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("linuxdisk.vmdk"), image("fs/linuxdisk.vmdk.zst")).expect("write");
+    let src = src.to_str().expect("utf-8").to_string();
+    env.run(&["backup", "-q", &src]).ok();
+    let c = format!("latest:{src}/linuxdisk.vmdk.contents");
+    let manifest = common::linuxdisk_manifest();
+    let entry = |p: &str| {
+        manifest
+            .iter()
+            .find(|e| e["path"] == p)
+            .unwrap_or_else(|| panic!("{p} not in the manifest"))
+    };
+
+    for p in ["p1", "p2", "p3"] {
+        for f in [
+            "data/big.bin",
+            "sparse/holes",
+            "links/hard",
+            "unicode/日本語のファイル",
+        ] {
+            let out = env
+                .cmd(&["cat", &format!("{c}/{p}/{f}")])
+                .output()
+                .expect("cat");
+            assert!(
+                out.status.success(),
+                "{p}/{f}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                sha(&out.stdout),
+                entry(f)["sha256"].as_str().expect("sha"),
+                "{p}/{f}"
+            );
+        }
+    }
+
+    let ls = env.run(&["ls", "-l", &format!("{c}/p2/links")]).ok().stdout;
+    for name in ["hard", "long", "short"] {
+        assert!(
+            ls.lines().any(|l| l.contains(&format!("/p2/links/{name}"))),
+            "{ls}"
+        );
+    }
+    let ls = env.run(&["ls", &format!("{c}/p1/many")]).ok().stdout;
+    assert_eq!(
+        ls.lines().filter(|l| l.contains("/many/entry-")).count(),
+        1200,
+        "{ls}"
+    );
+
+    let found = env.run(&["find", "--images", "entry-01199"]).ok().stdout;
+    for p in ["p1", "p2", "p3"] {
+        assert!(
+            found.contains(&format!("linuxdisk.vmdk.contents/{p}/many/entry-01199")),
+            "{found}"
+        );
+    }
+
+    // Restoring a whole partition gives back the tree: contents, mtimes,
+    // symlink targets, the sparse file's zeros.
+    for p in ["p1", "p2"] {
+        let target = env.dir.path().join(format!("out-{p}"));
+        let t = target.to_str().expect("utf-8");
+        // Device nodes and fifos inside an image are not made (exit 3, a
+        // warning naming each).
+        let r = env.run(&["restore", "-q", &format!("{c}/{p}"), "--target", t]);
+        assert_eq!(r.code, 3, "{p}: {}", r.stderr);
+        for special in ["dev/fifo", "dev/loop0", "dev/null"] {
+            assert!(
+                r.stderr.contains(&format!("/{p}/{special}: not restored")),
+                "{p}: {}",
+                r.stderr
+            );
+        }
+        let mut checked = 0;
+        for e in &manifest {
+            let rel = e["path"].as_str().expect("path");
+            let got = target.join(rel);
+            if matches!(e["type"].as_str(), Some("chardev" | "blockdev" | "fifo")) {
+                assert!(std::fs::symlink_metadata(&got).is_err(), "{p}: {rel}");
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&got)
+                .unwrap_or_else(|err| panic!("{p}: {}: {err}", got.display()));
+            let mtime = || {
+                (
+                    std::os::unix::fs::MetadataExt::mtime(&meta),
+                    std::os::unix::fs::MetadataExt::mtime_nsec(&meta),
+                )
+            };
+            let want_mtime = || {
+                let t = &e["mtime"];
+                (t[0].as_i64().expect("secs"), t[1].as_i64().expect("nanos"))
+            };
+            match e["type"].as_str().expect("type") {
+                "file" => {
+                    let data = std::fs::read(&got).expect("read");
+                    assert_eq!(sha(&data), e["sha256"].as_str().expect("sha"), "{p}: {rel}");
+                    assert_eq!(mtime(), want_mtime(), "{p}: {rel}");
+                    checked += 1;
+                }
+                "symlink" => {
+                    let t = std::fs::read_link(&got).expect("readlink");
+                    assert_eq!(t.to_str(), e["target"].as_str(), "{p}: {rel}");
+                    checked += 1;
+                }
+                "dir" => assert!(meta.is_dir(), "{p}: {rel}"),
+                other => panic!("{p}: {rel}: unexpected type {other}"),
+            }
+        }
+        assert!(checked > 1200, "{p}: {checked}");
+    }
+}

@@ -1,7 +1,8 @@
 //! ext2, ext3 and ext4, read-only: the superblock (block sizes 1-64 KiB,
 //! unknown INCOMPAT features refused as unsupported), 32- and 64-bit group
 //! descriptors placed classically or by meta_bg (flex_bg needs nothing
-//! more), inodes of any size with 32-bit owners, 64-bit sizes, nanosecond
+//! more; bigalloc only makes groups longer, as bitmaps count clusters while
+//! everything read stays in blocks), inodes of any size with 32-bit owners, 64-bit sizes, nanosecond
 //! and epoch-extended timestamps and creation times, file data through
 //! extent trees (any depth up to 5; uninitialised extents read as zeros)
 //! or indirect block maps (single, double, triple), holes as zeros,

@@ -32,8 +32,25 @@ pub fn content(path: &str, off: u64, len: usize) -> Vec<u8> {
     out[skip..skip + len].to_vec()
 }
 
-/// The expected bytes of a manifest file entry at `off`.
+/// The expected bytes of a manifest file entry at `off`: its own (or its
+/// `content_of`/`same_as` file's) content, only in its `segments` if it has
+/// some, or its `pieces` ([offset, length, path, source offset]: bytes of
+/// another file's content, as reflinks and copy-on-write leave them),
+/// zeros elsewhere.
 pub fn expected(e: &Value, off: u64, len: usize) -> Vec<u8> {
+    if let Some(pieces) = e["pieces"].as_array() {
+        let mut out = vec![0u8; len];
+        for p in pieces {
+            let (po, pl) = (p[0].as_u64().expect("off"), p[1].as_u64().expect("len"));
+            let (src, so) = (p[2].as_str().expect("path"), p[3].as_u64().expect("src"));
+            let (a, b) = (po.max(off), (po + pl).min(off + len as u64));
+            if a < b {
+                let c = content(src, so + (a - po), (b - a) as usize);
+                out[(a - off) as usize..(b - off) as usize].copy_from_slice(&c);
+            }
+        }
+        return out;
+    }
     let path = e["content_of"]
         .as_str()
         .unwrap_or_else(|| e["path"].as_str().expect("path"));

@@ -171,3 +171,14 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         }
     }
 }
+
+/// The entries of `images/fs/linuxdisk.manifest.json.zst`: the tree
+/// `images/linuxdisk.sh` wrote into each partition of linuxdisk.vmdk (path,
+/// type, size, sha256, mtime [secs, nanos], target, rdev, same_as).
+pub fn linuxdisk_manifest() -> Vec<serde_json::Value> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs/linuxdisk.manifest.json.zst");
+    let z = fs::read(p).expect("linuxdisk manifest");
+    let m: serde_json::Value =
+        serde_json::from_slice(&zstd::decode_all(z.as_slice()).expect("zstd")).expect("json");
+    m["entries"].as_array().expect("entries").clone()
+}

@@ -48,6 +48,7 @@ const INCOMPAT_KNOWN: u32 = INCOMPAT_FILETYPE
     | INCOMPAT_CASEFOLD;
 const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
 const RO_COMPAT_GDT_CSUM: u32 = 0x10;
+const RO_COMPAT_BIGALLOC: u32 = 0x200;
 const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 
 /// Little-endian u16 at `at`; 0 where `b` is too short (callers check sizes).
@@ -146,7 +147,31 @@ impl Superblock {
         let first_data_block = le32(b, 0x14);
         let blocks_per_group = le32(b, 0x20);
         let inodes_per_group = le32(b, 0x28);
-        if blocks_per_group == 0 || blocks_per_group > 8 * block_size {
+        // Under bigalloc a group's bitmap counts clusters of 2^n blocks:
+        // the group holds up to 8 * block_size clusters, so more blocks.
+        // Everything else the reader follows (descriptors, inode tables,
+        // extents) stays in block units.
+        let cluster_log = if ro_compat & RO_COMPAT_BIGALLOC != 0 {
+            let c = le32(b, 0x1C);
+            if c < log || c > 30 {
+                return Err(bad(format!(
+                    "cluster size 1024 << {c} with blocks of 1024 << {log}"
+                )));
+            }
+            let clusters_per_group = le32(b, 0x24);
+            if u64::from(clusters_per_group) << (c - log) != u64::from(blocks_per_group) {
+                return Err(bad(format!(
+                    "{blocks_per_group} blocks per group in {clusters_per_group} clusters of {} blocks",
+                    1u64 << (c - log)
+                )));
+            }
+            c - log
+        } else {
+            0
+        };
+        if blocks_per_group == 0
+            || u64::from(blocks_per_group) > (8 * u64::from(block_size)) << cluster_log
+        {
             return Err(bad(format!("{blocks_per_group} blocks per group")));
         }
         if inodes_per_group == 0 || inodes_per_group > 8 * block_size {
@@ -288,6 +313,21 @@ mod tests {
         assert_eq!(sb.groups(), 13);
         let with: Vec<u64> = (0..30).filter(|&g| sb.has_super(g)).collect();
         assert_eq!(with, [0, 1, 3, 5, 7, 9, 25, 27]);
+        // bigalloc: 16-block clusters, 8192 clusters a group (4 groups).
+        b[0x65] |= (RO_COMPAT_BIGALLOC >> 8) as u8;
+        b[0x1C] = 4;
+        b[0x20..0x24].copy_from_slice(&(8192u32 * 16).to_le_bytes());
+        b[0x24..0x28].copy_from_slice(&8192u32.to_le_bytes());
+        assert_eq!(Superblock::parse(&b).expect("bigalloc").groups(), 1);
+        b[0x24..0x28].copy_from_slice(&8191u32.to_le_bytes());
+        let e = Superblock::parse(&b).expect_err("clusters per group");
+        assert!(e.to_string().contains("clusters of 16 blocks"), "{e}");
+        b[0x24..0x28].copy_from_slice(&8192u32.to_le_bytes());
+        b[0x1C] = 31;
+        assert!(Superblock::parse(&b).is_err());
+        b[0x1C] = 0;
+        b[0x65] = 0;
+        b[0x20..0x24].copy_from_slice(&8192u32.to_le_bytes());
         b[0x60] = 0x20; // an unknown INCOMPAT flag
         assert!(matches!(
             Superblock::parse(&b),
