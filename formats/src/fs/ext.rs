@@ -11,7 +11,9 @@
 //! encodings. Under metadata_csum every superblock, group descriptor,
 //! inode, extent block and directory leaf block read is checked (without
 //! it, uninit_bg's CRC-16 of each group descriptor); a
-//! mismatch is a [`FsError::Corrupt`] naming the structure. A journal that
+//! mismatch is a [`FsError::Checksum`] naming the structure, or, with
+//! [`FsOptions::ignore_checksums`], counted in [`VolumeInfo::warnings`]
+//! and the structure parsed as it is. A journal that
 //! needs recovery is reported in [`VolumeInfo::warnings`], not replayed.
 //!
 //! Not supported, refused with [`FsError::Unsupported`]: encrypted inodes
@@ -44,6 +46,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::checks::Checks;
 use super::{
     DeletedEntry, DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata,
     VolumeInfo,
@@ -80,6 +83,8 @@ pub struct ExtFs {
     sb: Superblock,
     kind: FsKind,
     warnings: Vec<String>,
+    /// The checksum policy, and the mismatches it ignored.
+    checks: Checks,
     inodes: Mutex<HashMap<u64, Arc<Inode>>>,
     dirs: Mutex<DirCache>,
 }
@@ -93,10 +98,11 @@ enum Data {
 impl ExtFs {
     /// Opens the ext2/3/4 filesystem on `vol`: checks the superblock, the
     /// first group descriptor and the root inode.
-    pub fn open(vol: Source, _opts: &FsOptions) -> Result<ExtFs, FsError> {
+    pub fn open(vol: Source, opts: &FsOptions) -> Result<ExtFs, FsError> {
         let mut head = vec![0u8; sb::SB_LEN];
         vol.read_exact_at(sb::SB_OFFSET, &mut head)?;
-        let sb = Superblock::parse(&head)?;
+        let checks = Checks::new(opts);
+        let sb = Superblock::parse(&head, &checks)?;
         let meta = BlockCache::new(
             vol.clone(),
             sb.block_size as usize,
@@ -116,6 +122,7 @@ impl ExtFs {
             sb,
             kind,
             warnings: Vec::new(),
+            checks,
             inodes: Mutex::new(HashMap::new()),
             dirs: Mutex::new((HashMap::new(), 0)),
         };
@@ -171,7 +178,7 @@ impl ExtFs {
             FsError::corrupt("ext4 group descriptors", 0, format!("group {g} overflows"))
         })?;
         let raw = self.read_meta(offset, usize::from(self.sb.desc_size))?;
-        group::parse(&self.sb, g, &raw, offset)
+        group::parse(&self.sb, g, &raw, offset, &self.checks)
     }
 
     /// Inode `ino`, parsed and cached; with [`DELETED`] set, the deleted
@@ -199,8 +206,8 @@ impl ExtFs {
             .and_then(|t| t.checked_add(index * isz))
             .ok_or(FsError::NoInode(Ino(key)))?;
         let raw = self.read_meta(offset, isz as usize)?;
-        let mut inode =
-            Inode::parse(&self.sb, ino as u32, &raw, offset, deleted).map_err(|e| match e {
+        let mut inode = Inode::parse(&self.sb, ino as u32, &raw, offset, deleted, &self.checks)
+            .map_err(|e| match e {
                 FsError::NoInode(_) => FsError::NoInode(Ino(key)),
                 other => other,
             })?;
@@ -285,6 +292,7 @@ impl ExtFs {
                 blocks_count: self.sb.blocks_count,
                 csum_seed: self.sb.metadata_csum().then_some(inode.csum_seed),
                 read_block: &read,
+                checks: &self.checks,
                 reads: Default::default(),
             }
             .extents(&inode.i_block, want)
@@ -422,6 +430,7 @@ impl ExtFs {
                             })?;
                             let at = block.len() - 12;
                             csum::check(
+                                &self.checks,
                                 stored,
                                 csum::update(inode.csum_seed, &block[..at]),
                                 &bstruct,
@@ -505,7 +514,12 @@ impl Filesystem for ExtFs {
             block_size: self.sb.block_size,
             size: self.sb.size(),
             serial: Some(self.sb.uuid_string()),
-            warnings: self.warnings.clone(),
+            warnings: self
+                .warnings
+                .iter()
+                .cloned()
+                .chain(self.checks.warning())
+                .collect(),
         }
     }
 
