@@ -102,6 +102,7 @@ pub fn run(global: &Global, plan: &LsPlan) -> Result<Outcome> {
         details: plan.details,
         write_error: None,
         damaged: 0,
+        hint: None,
     };
     if format == Format::Json {
         let line = JsonSnapshot {
@@ -169,6 +170,7 @@ pub fn run_image(global: &Global, plan: &LsImagePlan) -> Result<Outcome> {
         details: plan.details,
         write_error: None,
         damaged: 0,
+        hint: None,
     };
     let path = format!("/{}", plan.entry.entry);
     if plan.deleted {
@@ -201,6 +203,8 @@ struct Lister<'a> {
     write_error: Option<io::Error>,
     /// Directories whose trees could not be loaded.
     damaged: u64,
+    /// Advice already given for one of their errors.
+    hint: Option<&'static str>,
 }
 
 impl Lister<'_> {
@@ -261,6 +265,16 @@ impl Lister<'_> {
 }
 
 impl Lister<'_> {
+    /// Prints the advice for an error's `text` the first time it applies.
+    fn hint_once(&mut self, text: &str) {
+        if self.hint.is_none() {
+            self.hint = crate::exit::hint(text);
+            if let Some(h) = self.hint {
+                eprintln!("hint: {h}");
+            }
+        }
+    }
+
     /// Lists the deleted files of the volume whose directory `entry` (at
     /// `path`) is, their recorded paths below `path`.
     fn deleted(&mut self, path: &str, entry: &Entry) -> Result<()> {
@@ -308,7 +322,9 @@ impl Lister<'_> {
                 }
                 Err(e) => {
                     let _ = self.out.flush();
-                    eprintln!("error: {path}: {e}");
+                    let text = e.to_string();
+                    eprintln!("error: {path}: {text}");
+                    self.hint_once(&text);
                     self.damaged += 1;
                 }
             }
@@ -370,7 +386,9 @@ impl Visitor for Lister<'_> {
     ) -> vaultfs::Result<()> {
         // Printed now, so it shows up next to where the listing has a gap.
         let _ = self.out.flush();
-        eprintln!("error: {error}");
+        let text = error.to_string();
+        eprintln!("error: {text}");
+        self.hint_once(&text);
         self.damaged += 1;
         Ok(())
     }
