@@ -639,3 +639,104 @@ fn damaged_data_with_checksums_ignored_is_an_error_never_a_panic() {
     }
     assert!(ok > 0 && errs > 0, "{ok} read, {errs} errors");
 }
+
+/// The SHA-256 of `data`, in hex.
+fn sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn files_deleted_by_debugfs_come_back_on_ext3_and_ext4() {
+    // debugfs rm (images/ext.sh) sets links 0 and dtime but keeps the
+    // block map and size, and wipes the directory record: the bytes come
+    // back, the name does not.
+    for name in ["ext2-1k", "ext3", "ext4-old"] {
+        let fs = open(image(name)).expect("open");
+        let m = manifest(name);
+        let gone = &m["deleted"][0];
+        assert_eq!(gone["path"], "gone.txt", "{name}");
+        let del = fs.deleted().expect("deleted");
+        assert_eq!(del.len(), 1, "{name}: {del:?}");
+        let d = &del[0];
+        assert_eq!(
+            d.path,
+            format!("$OrphanFiles/OrphanFile-{}", d.ino.0 & !(1 << 63)),
+            "{name}"
+        );
+        assert_eq!(d.meta.kind, FileKind::File, "{name}");
+        assert_eq!(d.meta.size, gone["size"].as_u64().expect("size"), "{name}");
+        assert_eq!(
+            d.meta.mtime.secs,
+            gone["mtime"][0].as_i64().expect("mtime"),
+            "{name}"
+        );
+        assert_eq!(
+            sha256(&read_all(&*fs, d.ino)),
+            gone["sha256"].as_str().expect("sha"),
+            "{name}"
+        );
+    }
+    // On ext4-inline debugfs rm left no inode with a deletion time
+    // (`debugfs stat` of every inode: none), so there is nothing to list.
+    let fs = open(image("ext4-inline")).expect("open");
+    assert_eq!(fs.deleted().expect("deleted"), []);
+}
+
+#[test]
+fn files_deleted_by_the_kernel_list_their_metadata_and_refuse_to_open() {
+    // images/ext-deleted.sh: kernel deletes on a loop mount, with what
+    // debugfs said of each deleted inode afterwards.
+    let text = std::fs::read_to_string(images().join("ext-kdel.json")).expect("oracle");
+    let oracle: Value = serde_json::from_str(&text).expect("json");
+    for (name, files) in oracle.as_object().expect("object") {
+        let fs = open(image(name)).expect(name);
+        let del = fs.deleted().expect("deleted");
+        let files = files.as_array().expect("files");
+        assert_eq!(del.len(), files.len(), "{name}: {del:?}");
+        for f in files {
+            let ino = f["ino"].as_u64().expect("ino");
+            let d = del
+                .iter()
+                .find(|d| d.ino.0 & !(1 << 63) == ino)
+                .unwrap_or_else(|| panic!("{name}: inode {ino} not listed: {del:?}"));
+            assert_eq!(d.meta.kind, FileKind::File, "{name} {ino}");
+            assert_eq!(u64::from(d.meta.perm), f["mode"].as_u64().expect("mode"));
+            assert_eq!(d.meta.size, f["size"].as_u64().expect("size"));
+            assert_eq!(u64::from(d.meta.nlink), f["links"].as_u64().expect("links"));
+            assert_eq!(d.meta.mtime.secs, f["mtime"].as_i64().expect("mtime"));
+            let want_path = if f["named"].as_bool().expect("named") {
+                f["path"].as_str().expect("path").to_string()
+            } else {
+                format!("$OrphanFiles/OrphanFile-{ino}")
+            };
+            assert_eq!(d.path, want_path, "{name}");
+            let details: HashMap<String, String> =
+                fs.details(d.ino).expect("details").into_iter().collect();
+            assert_eq!(
+                details["ext.dtime"],
+                f["dtime"].as_u64().expect("dtime").to_string()
+            );
+            // Its map is gone: a clear error, never zeros or nothing.
+            assert!(!f["has_blocks"].as_bool().expect("has_blocks"));
+            match fs.open(d.ino) {
+                Err(FsError::Unsupported { detail, .. }) => assert!(
+                    detail.contains(&format!(
+                        "deleted inode {ino}: its block map was cleared on delete"
+                    )),
+                    "{detail}"
+                ),
+                Err(e) => panic!("{name} {ino}: {e}"),
+                Ok(_) => panic!("{name} {ino}: opened"),
+            }
+        }
+        // The live files are untouched.
+        let keep = fs
+            .lookup(fs.root(), "keep.txt")
+            .expect("lookup")
+            .expect("keep.txt");
+        assert_eq!(read_all(&*fs, keep.ino), b"keep\n");
+    }
+}

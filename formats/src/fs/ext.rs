@@ -72,6 +72,10 @@ const MAX_LINK: u64 = 65536;
 const DELETED: u64 = 1 << 63;
 /// Deleted inodes listed at most.
 const MAX_DELETED: usize = 100_000;
+/// Directories, and directory bytes, scanned at most for the names of
+/// deleted inodes.
+const MAX_NAME_SCAN_DIRS: usize = 100_000;
+const MAX_NAME_SCAN_BYTES: u64 = 256 << 20;
 
 /// Directory listings by inode, and their entries in total.
 type DirCache = (HashMap<u64, Arc<Vec<DirEntry>>>, usize);
@@ -252,6 +256,16 @@ impl ExtFs {
 
     /// Where the bytes of `inode` lie, covering its size.
     fn data(&self, inode: &Inode) -> Result<Data, FsError> {
+        if inode.meta.ino.0 & DELETED != 0 && !self.map_intact(inode) {
+            // Reading it would give zeros (or nothing): never wrong bytes.
+            return Err(FsError::Unsupported {
+                fs: "ext4",
+                detail: format!(
+                    "deleted inode {}: its block map was cleared on delete, so its data cannot be found",
+                    inode.meta.ino.0 & !DELETED
+                ),
+            });
+        }
         if inode.flags & FL_ENCRYPT != 0 {
             return Err(FsError::Unsupported {
                 fs: "ext4",
@@ -470,6 +484,96 @@ impl ExtFs {
     }
 }
 
+impl ExtFs {
+    /// Names the entries of `found` whose inode a deleted record in the
+    /// slack of a live directory block still names (`dir/name`), walking
+    /// the live tree from the root; damaged directories are skipped (the
+    /// names are a best effort). Bounded by [`MAX_NAME_SCAN_DIRS`] and
+    /// [`MAX_NAME_SCAN_BYTES`].
+    fn name_deleted(&self, found: &mut [DeletedEntry]) {
+        let mut by_ino: HashMap<u32, usize> = found
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ((d.ino.0 & !DELETED) as u32, i))
+            .collect();
+        let filetype = self.sb.has(INCOMPAT_FILETYPE);
+        let bs = u64::from(self.sb.block_size);
+        let mut buf = vec![0u8; bs as usize];
+        let mut seen = std::collections::HashSet::from([2u64]);
+        let mut queue = std::collections::VecDeque::from([(Ino(2), String::new())]);
+        let mut read = 0u64;
+        while let Some((dir, path)) = queue.pop_front() {
+            if by_ino.is_empty() || read > MAX_NAME_SCAN_BYTES {
+                return;
+            }
+            let Ok(inode) = self.inode(dir.0) else {
+                continue;
+            };
+            if let Ok(Data::Blocks(runs)) = self.data(&inode) {
+                let blocks = inode.meta.size / bs;
+                let indexed = inode.flags & FL_INDEX != 0;
+                let mut n = 0u64;
+                for run in runs {
+                    for i in 0..run.blocks {
+                        let logical = n + i;
+                        let Some(phys) = run.at.map(|a| a + i) else {
+                            break;
+                        };
+                        let at = phys.checked_mul(bs);
+                        if logical >= blocks
+                            || read > MAX_NAME_SCAN_BYTES
+                            || at.is_none_or(|a| a.saturating_add(bs) > self.sb.size())
+                        {
+                            break;
+                        }
+                        read += bs;
+                        // Straight from the volume, as the inode scan.
+                        if at.is_none_or(|a| self.vol.read_exact_at(a, &mut buf).is_err()) {
+                            continue;
+                        }
+                        if indexed && (logical == 0 || dir::is_dx_node(&buf)) {
+                            continue;
+                        }
+                        for r in dir::slack(&buf, filetype, self.sb.inodes_count) {
+                            let Some(&k) = by_ino.get(&r.ino) else {
+                                continue;
+                            };
+                            let kind = found[k].meta.kind;
+                            if filetype && dir::kind_of(r.file_type).is_some_and(|t| t != kind) {
+                                continue;
+                            }
+                            let name = String::from_utf8_lossy(&r.name);
+                            found[k].path = if path.is_empty() {
+                                name.into_owned()
+                            } else {
+                                format!("{path}/{name}")
+                            };
+                            by_ino.remove(&r.ino);
+                        }
+                    }
+                    n += run.blocks;
+                }
+            }
+            let Ok(list) = self.listing(dir) else {
+                continue;
+            };
+            for e in list.iter() {
+                if e.kind == FileKind::Dir
+                    && seen.len() < MAX_NAME_SCAN_DIRS
+                    && seen.insert(e.ino.0)
+                {
+                    let child = if path.is_empty() {
+                        e.name.clone()
+                    } else {
+                        format!("{path}/{}", e.name)
+                    };
+                    queue.push_back((e.ino, child));
+                }
+            }
+        }
+    }
+}
+
 /// Block runs covering `want` blocks from sorted, non-overlapping extents.
 fn runs(extents: &[Extent], want: u64) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
@@ -580,17 +684,21 @@ impl Filesystem for ExtFs {
         self.source(&inode)
     }
 
-    /// Inodes with no links and a deletion time whose data map is still
-    /// there (ext2 keeps block maps; ext3 and ext4 clear them, so little
-    /// is found there), as `$OrphanFiles/OrphanFile-N` (The Sleuth Kit's
-    /// naming: the name is lost), at most 100 000. Their inode numbers
-    /// carry the high bit, and open, read_link and read_dir work on them.
+    /// Inodes with no links, a mode and a deletion time, at most 100 000.
+    /// ext2 keeps their block maps; ext3 and ext4 clear them (and the
+    /// kernel their size), so only the metadata is left there and opening
+    /// one is an error naming that. Named `dir/name` where a deleted
+    /// record for the inode survives in the slack of a live directory's
+    /// block (as The Sleuth Kit's `fls -d` finds them), else
+    /// `$OrphanFiles/OrphanFile-N` (its naming). Their inode numbers carry
+    /// the high bit, and open, read_link and read_dir work on them where
+    /// the map survives.
     fn deleted(&self) -> Result<Vec<DeletedEntry>, FsError> {
         let mut out = Vec::new();
         let ipg = u64::from(self.sb.inodes_per_group);
         let isz = usize::from(self.sb.inode_size);
         let bs = self.sb.block_size as usize;
-        for g in 0..self.sb.groups() {
+        'groups: for g in 0..self.sb.groups() {
             let grp = self.group(g)?;
             if grp.flags & group::INODE_UNINIT != 0 {
                 continue;
@@ -625,19 +733,19 @@ impl Filesystem for ExtFs {
                     let Ok(inode) = self.inode(ino | DELETED) else {
                         continue;
                     };
-                    if !self.map_intact(&inode) {
-                        continue;
-                    }
                     out.push(DeletedEntry {
                         path: format!("$OrphanFiles/OrphanFile-{ino}"),
                         ino: inode.meta.ino,
                         meta: inode.meta.clone(),
                     });
                     if out.len() >= MAX_DELETED {
-                        return Ok(out);
+                        break 'groups;
                     }
                 }
             }
+        }
+        if !out.is_empty() {
+            self.name_deleted(&mut out);
         }
         Ok(out)
     }
