@@ -19,8 +19,10 @@
 //! Not supported, refused with [`FsError::Unsupported`]: encrypted inodes
 //! (fscrypt), inline data kept in an EA inode, the compression, dirdata and
 //! journal-device features. Not checked: htree index block checksums (the
-//! index is not used), bitmaps. `deleted()` lists unlinked inodes whose
-//! data map survives (ext2), without names.
+//! index is not used), bitmaps. `deleted()` lists inodes with no links
+//! and a deletion time (on ext3/ext4 the kernel cleared their map, so
+//! only their metadata is listed and opening them is an error), named from
+//! deleted records left in directory slack where there are any.
 //!
 //! Sources: the kernel's `Documentation/filesystems/ext4/` (super.rst,
 //! group_descr.rst, blockgroup.rst, inodes.rst, ifork.rst, directory.rst,
