@@ -113,9 +113,10 @@ pub(crate) fn parse(
 /// that record's own name. Each live record's slack, from the end of its
 /// name (4-byte aligned) to its `rec_len`, is scanned at every 4-byte
 /// step for a record with an inode, a plausible length and a name without
-/// NUL or `/` inside the slack. Linux since 5.x and e2fsprogs' unlink wipe
-/// the removed record, so this finds names only on volumes from older
-/// systems. Damaged blocks end the scan, never fail it.
+/// NUL or `/` inside the slack. debugfs `rm` leaves the record so; a
+/// current Linux kernel (6.18 here) wipes it, and `e2fsck -D` compacts
+/// directories, so names come back only from some volumes. Damaged blocks
+/// end the scan, never fail it.
 pub(crate) fn slack(b: &[u8], filetype: bool, inodes_count: u32) -> Vec<Raw> {
     let mut out = Vec::new();
     let name_len = |at: usize| {
