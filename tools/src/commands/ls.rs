@@ -20,10 +20,14 @@ use vaultfs::snapshot::mode::{
 use vaultfs::snapshot::walk::{Visitor, WalkControl, walk};
 use vaultfs::snapshot::{Node, NodeType, Snapshot};
 use vaultfs::vfs::{Entry, Kind};
+use vaultfs_formats::fs::Filesystem;
 
 use crate::exit::Outcome;
 use crate::output;
 use crate::plan::{Global, LsImagePlan, LsPlan};
+
+/// Volumes whose warnings a listing keeps for its end, at most.
+const MAX_VOLUMES: usize = 1000;
 
 /// The snapshot line of `--json` (restic's `lsSnapshot`).
 #[derive(Serialize)]
@@ -103,6 +107,7 @@ pub fn run(global: &Global, plan: &LsPlan) -> Result<Outcome> {
         write_error: None,
         damaged: 0,
         hint: None,
+        volumes: Vec::new(),
     };
     if format == Format::Json {
         let line = JsonSnapshot {
@@ -171,6 +176,7 @@ pub fn run_image(global: &Global, plan: &LsImagePlan) -> Result<Outcome> {
         write_error: None,
         damaged: 0,
         hint: None,
+        volumes: Vec::new(),
     };
     let path = format!("/{}", plan.entry.entry);
     if plan.deleted {
@@ -205,6 +211,9 @@ struct Lister<'a> {
     damaged: u64,
     /// Advice already given for one of their errors.
     hint: Option<&'static str>,
+    /// The volumes listed (their root's path), whose warnings (damage
+    /// worked around, checksum mismatches ignored) are printed at the end.
+    volumes: Vec<(String, Arc<dyn Filesystem>)>,
 }
 
 impl Lister<'_> {
@@ -215,6 +224,11 @@ impl Lister<'_> {
             return Err(e).context("writing the listing");
         }
         self.out.flush().context("writing the listing")?;
+        for (path, fs) in &self.volumes {
+            for w in fs.info().warnings {
+                eprintln!("warning: {path}: {w}");
+            }
+        }
         if self.damaged > 0 {
             let n = self.damaged;
             let what = if n == 1 {
@@ -291,6 +305,7 @@ impl Lister<'_> {
         let found = fs
             .deleted()
             .map_err(|e| anyhow::anyhow!("{path}: listing deleted files: {e}"))?;
+        self.volumes.push((path.to_string(), fs.clone()));
         for d in found {
             let full = format!("{}/{}", path.trim_end_matches('/'), d.path);
             let name = d.path.rsplit('/').next().unwrap_or_default();
@@ -316,6 +331,11 @@ impl Lister<'_> {
         if let Entry::Dir(d) = entry {
             match d.list() {
                 Ok(listing) => {
+                    if let Ok(Some(fs)) = d.volume() {
+                        if self.volumes.len() < MAX_VOLUMES {
+                            self.volumes.push((path.to_string(), fs));
+                        }
+                    }
                     for (child, e) in listing.entries() {
                         self.walk_tree(&format!("{path}/{child}"), child, e);
                     }
