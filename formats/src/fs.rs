@@ -8,6 +8,7 @@
 //! FUSE; names are Unicode (`String`), converted by each reader from its
 //! on-disk encoding.
 
+mod checks;
 pub mod detect;
 pub mod ext;
 pub mod fat;
@@ -174,6 +175,14 @@ pub struct FsOptions {
     /// FAT: the OEM code page 8.3 short names are decoded with (437 or
     /// 850); `None` is the reader's default, 850 as mtools uses.
     pub oem_codepage: Option<u16>,
+    /// Forensic reading of damaged volumes: a metadata checksum mismatch
+    /// (ext4 metadata_csum, XFS v5 CRCs) is counted and reported in
+    /// [`VolumeInfo::warnings`] instead of failing with
+    /// [`FsError::Checksum`]; the structure is then parsed as it is, and
+    /// every other validity check still applies, so bad data gives
+    /// [`FsError::Corrupt`] errors, never panics or reads of the wrong
+    /// length.
+    pub ignore_checksums: bool,
 }
 
 /// A filesystem reader's error.
@@ -192,6 +201,21 @@ pub enum FsError {
         offset: u64,
         /// What is wrong.
         detail: String,
+    },
+    /// A structure's checksum does not match its bytes (see
+    /// [`FsOptions::ignore_checksums`] to read it anyway).
+    #[error(
+        "{structure} at byte {offset:#x}: checksum mismatch (stored {stored:#x}, computed {computed:#x})"
+    )]
+    Checksum {
+        /// The structure, e.g. "ext4 directory 12 block 0".
+        structure: String,
+        /// Its byte offset in the volume.
+        offset: u64,
+        /// The checksum it records.
+        stored: u32,
+        /// The checksum of its bytes.
+        computed: u32,
     },
     /// A valid filesystem using a feature this reader does not support.
     #[error("unsupported {fs} feature: {detail}")]
@@ -243,7 +267,7 @@ impl From<FsError> for io::Error {
     fn from(e: FsError) -> io::Error {
         let kind = match &e {
             FsError::Io(inner) => inner.kind(),
-            FsError::Corrupt { .. } => io::ErrorKind::InvalidData,
+            FsError::Corrupt { .. } | FsError::Checksum { .. } => io::ErrorKind::InvalidData,
             FsError::Unsupported { .. } => io::ErrorKind::Unsupported,
             FsError::Encrypted { .. } => io::ErrorKind::PermissionDenied,
             FsError::NoInode(_) => io::ErrorKind::NotFound,

@@ -450,3 +450,342 @@ fn deleted_inodes_are_listed_where_their_map_survives() {
         }
     }
 }
+
+fn open_ignoring(src: Source) -> Result<Arc<dyn Filesystem>, FsError> {
+    let opts = FsOptions {
+        ignore_checksums: true,
+        ..Default::default()
+    };
+    vaultfs_formats::fs::open(FsKind::Ext4, src, &opts)
+}
+
+/// A copy of image `name` with `f` applied to its bytes.
+fn edited(name: &str, f: impl FnOnce(&mut Vec<u8>)) -> Source {
+    let img = image(name);
+    let mut bytes = vec![0u8; img.len() as usize];
+    img.read_exact_at(0, &mut bytes).expect("read");
+    f(&mut bytes);
+    Arc::new(MemSource::new(bytes))
+}
+
+/// `e` is a checksum mismatch of `structure` at byte `offset`.
+fn assert_checksum(e: FsError, structure: &str, offset: u64) {
+    match &e {
+        FsError::Checksum {
+            structure: s,
+            offset: o,
+            ..
+        } => assert_eq!((s.as_str(), *o), (structure, offset), "{e}"),
+        other => panic!("not a checksum error: {other}"),
+    }
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{structure} at byte {offset:#x}: checksum mismatch"
+        )),
+        "{e}"
+    );
+}
+
+/// Image `name` with only a checksum damaged reads, with mismatches
+/// ignored, as the manifest says, and warns of exactly one mismatch naming
+/// `structure`.
+fn reads_when_ignored(name: &str, src: Source, structure: &str) {
+    let fs = open_ignoring(src).expect("open ignoring checksums");
+    compare_with_manifest_of(&*fs, name);
+    let w = fs.info().warnings;
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("1 checksum mismatch ignored; ")
+                && w.contains(&format!("{structure} at byte"))),
+        "{w:?}"
+    );
+}
+
+fn compare_with_manifest_of(fs: &dyn Filesystem, name: &str) {
+    linux_tree::compare_with_manifest(fs, name, &manifest(name));
+}
+
+#[test]
+fn a_directory_block_checksum_mismatch_is_named_and_can_be_ignored() {
+    let fs = open(image("ext4")).expect("open");
+    let d = lookup(&*fs, "sizes");
+    let block = dir_blocks(&*fs, d)[0];
+    // The last byte of the block: the checksum in its tail record.
+    let src = edited("ext4", |b| b[block as usize * 4096 + 4095] ^= 0x40);
+    let structure = format!("ext4 directory {d} block 0");
+    let strict = open(src.clone()).expect("open");
+    assert_checksum(
+        strict.read_dir(d).expect_err("mismatch"),
+        &structure,
+        block * 4096,
+    );
+    // The other directories still read.
+    assert!(strict.read_dir(lookup(&*strict, "dev")).is_ok());
+    reads_when_ignored("ext4", src, &structure);
+}
+
+#[test]
+fn an_inode_checksum_mismatch_is_named_and_can_be_ignored() {
+    let fs = open(image("ext4")).expect("open");
+    let ino = lookup(&*fs, "sizes/s4096");
+    let at = inode_offset(&*fs, "sizes/s4096");
+    // The low half of i_checksum.
+    let src = edited("ext4", |b| b[at + 0x7C] ^= 1);
+    let structure = format!("ext4 inode {ino}");
+    let strict = open(src.clone()).expect("open");
+    assert_checksum(
+        strict.metadata(ino).expect_err("mismatch"),
+        &structure,
+        at as u64,
+    );
+    assert_checksum(
+        strict.open(ino).err().expect("mismatch"),
+        &structure,
+        at as u64,
+    );
+    reads_when_ignored("ext4", src, &structure);
+}
+
+#[test]
+fn an_extent_block_checksum_mismatch_is_named_and_can_be_ignored() {
+    let fs = open(image("ext4-deep")).expect("open");
+    let ino = lookup(&*fs, "frag/deep");
+    let at = inode_offset(&*fs, "frag/deep") + 0x28 + 12 + 4; // first index: its child
+    let img = image("ext4-deep");
+    let mut child = [0u8; 4];
+    img.read_exact_at(at as u64, &mut child).expect("read");
+    let child = u64::from(u32::from_le_bytes(child));
+    let mut head = [0u8; 12];
+    img.read_exact_at(child * 1024, &mut head).expect("read");
+    // The tail follows eh_max records.
+    let tail = 12 + 12 * usize::from(u16::from_le_bytes([head[4], head[5]]));
+    let src = edited("ext4-deep", |b| b[child as usize * 1024 + tail + 1] ^= 1);
+    let structure = format!("ext4 inode {ino} extent block {child}");
+    let strict = open(src.clone()).expect("open");
+    assert_checksum(
+        strict.open(ino).err().expect("mismatch"),
+        &structure,
+        child * 1024,
+    );
+    reads_when_ignored("ext4-deep", src, &structure);
+}
+
+#[test]
+fn superblock_and_group_descriptor_mismatches_can_be_ignored() {
+    // s_checksum itself, then group descriptor 0's bg_checksum.
+    let src = edited("ext4", |b| b[1024 + 0x3FC] ^= 1);
+    assert_checksum(
+        open(src.clone()).err().expect("mismatch"),
+        "ext superblock",
+        1024,
+    );
+    reads_when_ignored("ext4", src, "ext superblock");
+    let src = edited("ext4", |b| b[4096 + 0x1E] ^= 1);
+    assert_checksum(
+        open(src.clone()).err().expect("mismatch"),
+        "ext4 group descriptor 0",
+        4096,
+    );
+    reads_when_ignored("ext4", src, "ext4 group descriptor 0");
+}
+
+/// Walks `fs` reading every file: an error is returned, a file must read
+/// exactly its size.
+fn walk_reading(fs: &dyn Filesystem) -> Result<(), FsError> {
+    walk(fs, &mut |_, e| {
+        if e.kind == FileKind::File {
+            let size = fs.metadata(e.ino)?.size;
+            let src = fs.open(e.ino)?;
+            assert_eq!(src.len(), size, "{e:?}");
+            // A damaged size may be huge (and read as a hole): its head
+            // and tail.
+            let mut buf = vec![0u8; src.len().min(1 << 20) as usize];
+            src.read_exact_at(0, &mut buf)?;
+            src.read_exact_at(src.len() - buf.len() as u64, &mut buf)?;
+        }
+        Ok(())
+    })
+}
+
+/// A change to an image's bytes, given the filesystem to find where.
+type Damage = fn(&mut Vec<u8>, &dyn Filesystem);
+
+#[test]
+fn damaged_data_with_checksums_ignored_is_an_error_never_a_panic() {
+    // The named-error damages, with checksums ignored: structural damage
+    // is still an error; none of it a checksum error.
+    let cases: [(&str, Damage); 4] = [
+        ("ext4", |b, _| b[1024 + 0x38] = 0),
+        ("ext4-deep", |b, fs| {
+            let at = inode_offset(fs, "frag/deep") + 0x28 + 12 + 4;
+            let child = u32::from_le_bytes(b[at..at + 4].try_into().expect("4")) as usize;
+            b[child * 1024] = 0;
+        }),
+        ("ext2-1k", |b, fs| {
+            let at = inode_offset(fs, "sizes/s1m") + 0x28 + 13 * 4;
+            b[at..at + 4].copy_from_slice(&0x7FFF_FFFFu32.to_le_bytes());
+        }),
+        ("ext2-1k", |b, _| b[1024 + 0x62] |= 0x80),
+    ];
+    for (name, f) in cases {
+        let fs = open(image(name)).expect("open");
+        let src = edited(name, |b| f(b, &*fs));
+        let e = open_ignoring(src)
+            .and_then(|fs| walk_reading(&*fs))
+            .expect_err("the damage must be noticed");
+        assert!(!matches!(e, FsError::Checksum { .. }), "{name}: {e}");
+    }
+    // Random bytes of inodes and directory blocks changed, checksums
+    // ignored: whatever is read is an error or of the right length.
+    let fs = open(image("ext4")).expect("open");
+    let mut targets: Vec<(usize, usize)> = Vec::new();
+    walk(&*fs, &mut |_, e| {
+        let d: HashMap<String, String> = fs.details(e.ino)?.into_iter().collect();
+        let at =
+            usize::from_str_radix(d["ext.inode_offset"].trim_start_matches("0x"), 16).expect("hex");
+        targets.push((at, 256));
+        Ok(())
+    })
+    .expect("walk");
+    for dir in ["sizes", "htree", "links", "unicode", "dev", "sparse"] {
+        for b in dir_blocks(&*fs, lookup(&*fs, dir)).into_iter().take(4) {
+            targets.push((b as usize * 4096, 4096));
+        }
+    }
+    targets.push((0, 8 * 4096));
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut ok, mut errs) = (0, 0);
+    for _ in 0..100 {
+        let (start, len) = targets[next() as usize % targets.len()];
+        let flips: Vec<(usize, u8)> = (0..1 + next() % 3)
+            .map(|_| (start + next() as usize % len, 1u8 << (next() % 8)))
+            .collect();
+        let src = edited("ext4", |b| {
+            for &(at, bit) in &flips {
+                b[at] ^= bit;
+            }
+        });
+        match open_ignoring(src).and_then(|fs| walk_reading(&*fs)) {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert!(!matches!(e, FsError::Checksum { .. }), "{flips:?}: {e}");
+                errs += 1;
+            }
+        }
+    }
+    assert!(ok > 0 && errs > 0, "{ok} read, {errs} errors");
+}
+
+/// The SHA-256 of `data`, in hex.
+fn sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn files_deleted_by_debugfs_come_back_on_ext3_and_ext4() {
+    // debugfs rm (images/ext.sh) sets links 0 and dtime but keeps the
+    // block map and size; the script's e2fsck -D then compacts the
+    // directories (`debugfs ls -d /` shows no deleted record): the bytes
+    // come back, the name does not.
+    for name in ["ext2-1k", "ext3", "ext4-old"] {
+        let fs = open(image(name)).expect("open");
+        let m = manifest(name);
+        let gone = &m["deleted"][0];
+        assert_eq!(gone["path"], "gone.txt", "{name}");
+        let del = fs.deleted().expect("deleted");
+        assert_eq!(del.len(), 1, "{name}: {del:?}");
+        let d = &del[0];
+        assert_eq!(
+            d.path,
+            format!("$OrphanFiles/OrphanFile-{}", d.ino.0 & !(1 << 63)),
+            "{name}"
+        );
+        assert_eq!(d.meta.kind, FileKind::File, "{name}");
+        assert_eq!(d.meta.size, gone["size"].as_u64().expect("size"), "{name}");
+        assert_eq!(
+            d.meta.mtime.secs,
+            gone["mtime"][0].as_i64().expect("mtime"),
+            "{name}"
+        );
+        assert_eq!(
+            sha256(&read_all(&*fs, d.ino)),
+            gone["sha256"].as_str().expect("sha"),
+            "{name}"
+        );
+    }
+    // On ext4-inline debugfs rm left no inode with a deletion time
+    // (`debugfs stat` of every inode: none), so there is nothing to list.
+    let fs = open(image("ext4-inline")).expect("open");
+    assert_eq!(fs.deleted().expect("deleted"), []);
+}
+
+#[test]
+fn deleted_files_match_what_debugfs_saw() {
+    // images/ext-deleted.sh: kernel deletes on a loop mount (the map is
+    // cleared, the record wiped) and debugfs deletes without e2fsck -D
+    // (map kept, record left in slack), with what debugfs said of each
+    // deleted inode afterwards.
+    let text = std::fs::read_to_string(images().join("ext-deleted.json")).expect("oracle");
+    let oracle: Value = serde_json::from_str(&text).expect("json");
+    for (name, files) in oracle.as_object().expect("object") {
+        let fs = open(image(name)).expect(name);
+        let del = fs.deleted().expect("deleted");
+        let files = files.as_array().expect("files");
+        assert_eq!(del.len(), files.len(), "{name}: {del:?}");
+        for f in files {
+            let ino = f["ino"].as_u64().expect("ino");
+            let d = del
+                .iter()
+                .find(|d| d.ino.0 & !(1 << 63) == ino)
+                .unwrap_or_else(|| panic!("{name}: inode {ino} not listed: {del:?}"));
+            assert_eq!(d.meta.kind, FileKind::File, "{name} {ino}");
+            assert_eq!(u64::from(d.meta.perm), f["mode"].as_u64().expect("mode"));
+            assert_eq!(d.meta.size, f["size"].as_u64().expect("size"));
+            assert_eq!(u64::from(d.meta.nlink), f["links"].as_u64().expect("links"));
+            assert_eq!(d.meta.mtime.secs, f["mtime"].as_i64().expect("mtime"));
+            let want_path = if f["named"].as_bool().expect("named") {
+                f["path"].as_str().expect("path").to_string()
+            } else {
+                format!("$OrphanFiles/OrphanFile-{ino}")
+            };
+            assert_eq!(d.path, want_path, "{name}");
+            let details: HashMap<String, String> =
+                fs.details(d.ino).expect("details").into_iter().collect();
+            assert_eq!(
+                details["ext.dtime"],
+                f["dtime"].as_u64().expect("dtime").to_string()
+            );
+            if f["has_blocks"].as_bool().expect("has_blocks") {
+                let sha = sha256(&read_all(&*fs, d.ino));
+                assert_eq!(sha, f["sha256"].as_str().expect("sha"), "{name} {ino}");
+                continue;
+            }
+            // Its map is gone: a clear error, never zeros or nothing.
+            match fs.open(d.ino) {
+                Err(FsError::Unsupported { detail, .. }) => assert!(
+                    detail.contains(&format!(
+                        "deleted inode {ino}: its block map was cleared on delete"
+                    )),
+                    "{detail}"
+                ),
+                Err(e) => panic!("{name} {ino}: {e}"),
+                Ok(_) => panic!("{name} {ino}: opened"),
+            }
+        }
+        // The live files are untouched.
+        let keep = fs
+            .lookup(fs.root(), "keep.txt")
+            .expect("lookup")
+            .expect("keep.txt");
+        assert_eq!(read_all(&*fs, keep.ino), b"keep\n");
+    }
+}

@@ -13,8 +13,9 @@
 //!
 //! When bit 0 of the flags is set the harness recomputes the superblock's
 //! metadata_csum checksum after mutation, so mutations of the superblock
-//! reach the parsing behind the check; other ext4 structures keep their
-//! checks (the ext2 seed, without checksums, exercises their parsing).
+//! reach the parsing behind the check; when bit 1 is set the volume is
+//! opened with `ignore_checksums`, so every other structure's mutations
+//! reach their parsing too. Deleted files are listed and opened as well.
 
 #![no_main]
 
@@ -109,7 +110,13 @@ fuzz_target!(|data: &[u8]| {
     let Some(vol) = parse(data) else {
         return;
     };
-    let Ok(fs) = open(FsKind::Ext4, Arc::new(vol), &FsOptions::default()) else {
+    // Flag bit 1: checksum mismatches ignored, so mutations reach the
+    // parsing behind every check.
+    let opts = FsOptions {
+        ignore_checksums: data.first().is_some_and(|f| f & 2 != 0),
+        ..Default::default()
+    };
+    let Ok(fs) = open(FsKind::Ext4, Arc::new(vol), &opts) else {
         return;
     };
     let _ = fs.info();
@@ -139,4 +146,12 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(())
     });
+    if let Ok(deleted) = fs.deleted() {
+        for d in deleted.iter().take(100) {
+            if let Ok(src) = fs.open(d.ino) {
+                let mut buf = vec![0u8; 4096];
+                let _ = src.read_at(0, &mut buf);
+            }
+        }
+    }
 });

@@ -18,7 +18,9 @@
 //! and remote symlink block it finds (by magic, at 512-byte boundaries,
 //! assuming 4 KiB blocks and 512-byte inodes as the seeds have), letting
 //! mutations reach the parsing behind the checks. Inputs with the bit clear
-//! exercise the checks themselves.
+//! exercise the checks themselves. When bit 1 is set the volume is opened
+//! with `ignore_checksums`: mismatches are counted, not errors, so the
+//! parsing is reached whatever the block size.
 
 #![no_main]
 
@@ -125,7 +127,13 @@ fuzz_target!(|data: &[u8]| {
     let Some(vol) = parse(data) else {
         return;
     };
-    let Ok(fs) = open(FsKind::Xfs, Arc::new(vol), &FsOptions::default()) else {
+    // Flag bit 1: checksum mismatches ignored, so mutations reach the
+    // parsing behind every check.
+    let opts = FsOptions {
+        ignore_checksums: data.first().is_some_and(|f| f & 2 != 0),
+        ..Default::default()
+    };
+    let Ok(fs) = open(FsKind::Xfs, Arc::new(vol), &opts) else {
         return;
     };
     let _ = fs.info();

@@ -29,6 +29,9 @@ pub(crate) fn fs_error(e: FsError, what: &str) -> Error {
         FsError::Unsupported { .. } | FsError::Encrypted { .. } => ErrorKind::Unsupported,
         FsError::NoInode(_) => ErrorKind::Damaged,
         FsError::WrongKind { .. } => ErrorKind::InvalidInput,
+        // A checksum mismatch is damage like any other; the CLI
+        // recognises its message to suggest --ignore-checksums.
+        FsError::Corrupt { .. } | FsError::Checksum { .. } => ErrorKind::Damaged,
         _ => ErrorKind::Damaged,
     };
     Error::new(kind, format!("{what}: {e}"))

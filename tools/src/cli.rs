@@ -88,6 +88,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub streams: bool,
 
+    /// Inside disk images, read ext4 and XFS structures whose checksum
+    /// does not match (forensics on a damaged volume): each mismatch is
+    /// counted and reported as a warning of the volume instead of failing.
+    #[arg(long, global = true)]
+    pub ignore_checksums: bool,
+
     /// For testing only: scrypt N for new keys (see VAULTFS_TEST_KDF_N).
     #[arg(long, env = "VAULTFS_TEST_KDF_N", global = true, hide = true)]
     pub test_kdf_n: Option<u64>,

@@ -47,6 +47,19 @@ fn message(e: &anyhow::Error) -> String {
     out
 }
 
+/// What `FsError::Checksum` says (the tree keeps a damaged entry's error
+/// as text, so this is how the CLI recognises one).
+const CHECKSUM_MISMATCH: &str = ": checksum mismatch (stored ";
+
+/// The advice to print after an error message `text`, if it has one: a
+/// checksum mismatch can be read through with `--ignore-checksums`.
+pub fn hint(text: &str) -> Option<&'static str> {
+    text.contains(CHECKSUM_MISMATCH).then_some(
+        "a metadata checksum does not match: the volume is damaged; \
+         --ignore-checksums reads it anyway (forensics), with a warning for each mismatch",
+    )
+}
+
 /// Prints an error (with its context chain) and picks the exit status.
 pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
@@ -55,7 +68,11 @@ pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
         // The reader went away (`| head`): what it wanted, it got.
         Err(e) if is_broken_pipe(&e) => ExitCode::from(OK),
         Err(e) => {
-            eprintln!("vaultfs: {}", message(&e));
+            let text = message(&e);
+            eprintln!("vaultfs: {text}");
+            if let Some(h) = hint(&text) {
+                eprintln!("hint: {h}");
+            }
             ExitCode::from(ERROR)
         }
     }
@@ -72,6 +89,20 @@ mod tests {
         let inner = anyhow::Error::new(io).context("config: MAC mismatch");
         let e = Err::<(), _>(inner).context("opening").expect_err("error");
         assert_eq!(message(&e), "opening: config: MAC mismatch");
+    }
+
+    #[test]
+    fn a_checksum_error_gets_the_hint() {
+        let e = vaultfs_formats::fs::FsError::Checksum {
+            structure: "ext4 directory 12 block 0".into(),
+            offset: 0x4000,
+            stored: 1,
+            computed: 2,
+        };
+        let e = anyhow::Error::new(e).context("/p1/dir");
+        assert!(hint(&message(&e)).is_some_and(|h| h.contains("--ignore-checksums")));
+        let e = vaultfs_formats::fs::FsError::corrupt("ext4 inode 12", 0, "bad magic");
+        assert_eq!(hint(&message(&anyhow::Error::new(e))), None);
     }
 
     #[test]

@@ -408,6 +408,7 @@ fn global(g: cli::GlobalArgs) -> Result<Global> {
     };
     let fs = vaultfs_formats::fs::FsOptions {
         streams: g.streams,
+        ignore_checksums: g.ignore_checksums,
         ..Default::default()
     };
     Ok(Global {

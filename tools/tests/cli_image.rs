@@ -346,3 +346,84 @@ fn every_vhd_and_vhdx_form_reads_back_through_the_cli() {
     }
     assert_eq!(sums.len(), 13);
 }
+
+#[test]
+fn a_checksum_mismatch_names_the_structure_and_the_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = unpack(dir.path(), "fs/ext4.img.zst", "ext4.img");
+    let mut bytes = std::fs::read(&img).expect("read");
+    // The directory block holding `sizes/s4096`: a 4 KiB block ending in
+    // metadata_csum's tail record (inode 0, rec_len 12, name_len 0, 0xDE)
+    // with the entry (name_len 5, regular file, name); the block's last
+    // byte is the checksum's.
+    let block = bytes
+        .chunks(4096)
+        .position(|b| {
+            b[4084..4092] == [0, 0, 0, 0, 12, 0, 0, 0xDE]
+                && b.windows(7).any(|w| w == b"\x05\x01s4096")
+        })
+        .expect("the sizes directory block");
+    bytes[block * 4096 + 4095] ^= 0x40;
+    std::fs::write(&img, &bytes).expect("write");
+    let img = img.to_str().expect("utf-8 path");
+
+    let r = run(&["ls", "--image", img]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "block 0 at byte {:#x}: checksum mismatch",
+            block * 4096
+        )) && r.stderr.contains("ext4 directory ")
+            && r.stderr.contains("--ignore-checksums"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["cat", "--image", &format!("{img}:fs/sizes/s1")]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("ext4 directory ")
+            && r.stderr.contains("checksum mismatch")
+            && r.stderr.contains("--ignore-checksums"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(&["--ignore-checksums", "ls", "--image", img]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.lines().any(|l| l == "/fs/sizes/s4096"),
+        "{}",
+        r.stdout
+    );
+    // The volume's warning says what was ignored.
+    assert!(
+        r.stderr
+            .contains("warning: /fs: 1 checksum mismatch ignored; ext4 directory ")
+            && r.stderr.contains(&format!("at byte {:#x}", block * 4096)),
+        "{}",
+        r.stderr
+    );
+    let one = stdout_bytes(&[
+        "--ignore-checksums",
+        "cat",
+        "--image",
+        &format!("{img}:fs/sizes/s1"),
+    ]);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &zstd::decode_all(
+            &std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs/ext4.manifest.json.zst"),
+            )
+            .expect("manifest")[..],
+        )
+        .expect("zstd"),
+    )
+    .expect("json");
+    let want = manifest["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["path"] == "sizes/s1")
+        .expect("sizes/s1");
+    assert_eq!(sha(&one), want["sha256"].as_str().expect("sha"));
+}

@@ -12,14 +12,18 @@
 //! encodings. Under metadata_csum every superblock, group descriptor,
 //! inode, extent block and directory leaf block read is checked (without
 //! it, uninit_bg's CRC-16 of each group descriptor); a
-//! mismatch is a [`FsError::Corrupt`] naming the structure. A journal that
+//! mismatch is a [`FsError::Checksum`] naming the structure, or, with
+//! [`FsOptions::ignore_checksums`], counted in [`VolumeInfo::warnings`]
+//! and the structure parsed as it is. A journal that
 //! needs recovery is reported in [`VolumeInfo::warnings`], not replayed.
 //!
 //! Not supported, refused with [`FsError::Unsupported`]: encrypted inodes
 //! (fscrypt), inline data kept in an EA inode, the compression, dirdata and
 //! journal-device features. Not checked: htree index block checksums (the
-//! index is not used), bitmaps. `deleted()` lists unlinked inodes whose
-//! data map survives (ext2), without names.
+//! index is not used), bitmaps. `deleted()` lists inodes with no links
+//! and a deletion time (on ext3/ext4 the kernel cleared their map, so
+//! only their metadata is listed and opening them is an error), named from
+//! deleted records left in directory slack where there are any.
 //!
 //! Sources: the kernel's `Documentation/filesystems/ext4/` (super.rst,
 //! group_descr.rst, blockgroup.rst, inodes.rst, ifork.rst, directory.rst,
@@ -45,6 +49,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::checks::Checks;
 use super::{
     DeletedEntry, DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata,
     VolumeInfo,
@@ -70,6 +75,10 @@ const MAX_LINK: u64 = 65536;
 const DELETED: u64 = 1 << 63;
 /// Deleted inodes listed at most.
 const MAX_DELETED: usize = 100_000;
+/// Directories, and directory bytes, scanned at most for the names of
+/// deleted inodes.
+const MAX_NAME_SCAN_DIRS: usize = 100_000;
+const MAX_NAME_SCAN_BYTES: u64 = 256 << 20;
 
 /// Directory listings by inode, and their entries in total.
 type DirCache = (HashMap<u64, Arc<Vec<DirEntry>>>, usize);
@@ -81,6 +90,8 @@ pub struct ExtFs {
     sb: Superblock,
     kind: FsKind,
     warnings: Vec<String>,
+    /// The checksum policy, and the mismatches it ignored.
+    checks: Checks,
     inodes: Mutex<HashMap<u64, Arc<Inode>>>,
     dirs: Mutex<DirCache>,
 }
@@ -94,10 +105,11 @@ enum Data {
 impl ExtFs {
     /// Opens the ext2/3/4 filesystem on `vol`: checks the superblock, the
     /// first group descriptor and the root inode.
-    pub fn open(vol: Source, _opts: &FsOptions) -> Result<ExtFs, FsError> {
+    pub fn open(vol: Source, opts: &FsOptions) -> Result<ExtFs, FsError> {
         let mut head = vec![0u8; sb::SB_LEN];
         vol.read_exact_at(sb::SB_OFFSET, &mut head)?;
-        let sb = Superblock::parse(&head)?;
+        let checks = Checks::new(opts);
+        let sb = Superblock::parse(&head, &checks)?;
         let meta = BlockCache::new(
             vol.clone(),
             sb.block_size as usize,
@@ -117,6 +129,7 @@ impl ExtFs {
             sb,
             kind,
             warnings: Vec::new(),
+            checks,
             inodes: Mutex::new(HashMap::new()),
             dirs: Mutex::new((HashMap::new(), 0)),
         };
@@ -172,7 +185,7 @@ impl ExtFs {
             FsError::corrupt("ext4 group descriptors", 0, format!("group {g} overflows"))
         })?;
         let raw = self.read_meta(offset, usize::from(self.sb.desc_size))?;
-        group::parse(&self.sb, g, &raw, offset)
+        group::parse(&self.sb, g, &raw, offset, &self.checks)
     }
 
     /// Inode `ino`, parsed and cached; with [`DELETED`] set, the deleted
@@ -200,8 +213,8 @@ impl ExtFs {
             .and_then(|t| t.checked_add(index * isz))
             .ok_or(FsError::NoInode(Ino(key)))?;
         let raw = self.read_meta(offset, isz as usize)?;
-        let mut inode =
-            Inode::parse(&self.sb, ino as u32, &raw, offset, deleted).map_err(|e| match e {
+        let mut inode = Inode::parse(&self.sb, ino as u32, &raw, offset, deleted, &self.checks)
+            .map_err(|e| match e {
                 FsError::NoInode(_) => FsError::NoInode(Ino(key)),
                 other => other,
             })?;
@@ -246,6 +259,16 @@ impl ExtFs {
 
     /// Where the bytes of `inode` lie, covering its size.
     fn data(&self, inode: &Inode) -> Result<Data, FsError> {
+        if inode.meta.ino.0 & DELETED != 0 && !self.map_intact(inode) {
+            // Reading it would give zeros (or nothing): never wrong bytes.
+            return Err(FsError::Unsupported {
+                fs: "ext4",
+                detail: format!(
+                    "deleted inode {}: its block map was cleared on delete, so its data cannot be found",
+                    inode.meta.ino.0 & !DELETED
+                ),
+            });
+        }
         if inode.flags & FL_ENCRYPT != 0 {
             return Err(FsError::Unsupported {
                 fs: "ext4",
@@ -286,6 +309,7 @@ impl ExtFs {
                 blocks_count: self.sb.blocks_count,
                 csum_seed: self.sb.metadata_csum().then_some(inode.csum_seed),
                 read_block: &read,
+                checks: &self.checks,
                 reads: Default::default(),
             }
             .extents(&inode.i_block, want)
@@ -423,6 +447,7 @@ impl ExtFs {
                             })?;
                             let at = block.len() - 12;
                             csum::check(
+                                &self.checks,
                                 stored,
                                 csum::update(inode.csum_seed, &block[..at]),
                                 &bstruct,
@@ -459,6 +484,96 @@ impl ExtFs {
             });
         }
         Ok(out)
+    }
+}
+
+impl ExtFs {
+    /// Names the entries of `found` whose inode a deleted record in the
+    /// slack of a live directory block still names (`dir/name`), walking
+    /// the live tree from the root; damaged directories are skipped (the
+    /// names are a best effort). Bounded by [`MAX_NAME_SCAN_DIRS`] and
+    /// [`MAX_NAME_SCAN_BYTES`].
+    fn name_deleted(&self, found: &mut [DeletedEntry]) {
+        let mut by_ino: HashMap<u32, usize> = found
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ((d.ino.0 & !DELETED) as u32, i))
+            .collect();
+        let filetype = self.sb.has(INCOMPAT_FILETYPE);
+        let bs = u64::from(self.sb.block_size);
+        let mut buf = vec![0u8; bs as usize];
+        let mut seen = std::collections::HashSet::from([2u64]);
+        let mut queue = std::collections::VecDeque::from([(Ino(2), String::new())]);
+        let mut read = 0u64;
+        while let Some((dir, path)) = queue.pop_front() {
+            if by_ino.is_empty() || read > MAX_NAME_SCAN_BYTES {
+                return;
+            }
+            let Ok(inode) = self.inode(dir.0) else {
+                continue;
+            };
+            if let Ok(Data::Blocks(runs)) = self.data(&inode) {
+                let blocks = inode.meta.size / bs;
+                let indexed = inode.flags & FL_INDEX != 0;
+                let mut n = 0u64;
+                for run in runs {
+                    for i in 0..run.blocks {
+                        let logical = n + i;
+                        let Some(phys) = run.at.map(|a| a + i) else {
+                            break;
+                        };
+                        let at = phys.checked_mul(bs);
+                        if logical >= blocks
+                            || read > MAX_NAME_SCAN_BYTES
+                            || at.is_none_or(|a| a.saturating_add(bs) > self.sb.size())
+                        {
+                            break;
+                        }
+                        read += bs;
+                        // Straight from the volume, as the inode scan.
+                        if at.is_none_or(|a| self.vol.read_exact_at(a, &mut buf).is_err()) {
+                            continue;
+                        }
+                        if indexed && (logical == 0 || dir::is_dx_node(&buf)) {
+                            continue;
+                        }
+                        for r in dir::slack(&buf, filetype, self.sb.inodes_count) {
+                            let Some(&k) = by_ino.get(&r.ino) else {
+                                continue;
+                            };
+                            let kind = found[k].meta.kind;
+                            if filetype && dir::kind_of(r.file_type).is_some_and(|t| t != kind) {
+                                continue;
+                            }
+                            let name = String::from_utf8_lossy(&r.name);
+                            found[k].path = if path.is_empty() {
+                                name.into_owned()
+                            } else {
+                                format!("{path}/{name}")
+                            };
+                            by_ino.remove(&r.ino);
+                        }
+                    }
+                    n += run.blocks;
+                }
+            }
+            let Ok(list) = self.listing(dir) else {
+                continue;
+            };
+            for e in list.iter() {
+                if e.kind == FileKind::Dir
+                    && seen.len() < MAX_NAME_SCAN_DIRS
+                    && seen.insert(e.ino.0)
+                {
+                    let child = if path.is_empty() {
+                        e.name.clone()
+                    } else {
+                        format!("{path}/{}", e.name)
+                    };
+                    queue.push_back((e.ino, child));
+                }
+            }
+        }
     }
 }
 
@@ -506,7 +621,12 @@ impl Filesystem for ExtFs {
             block_size: self.sb.block_size,
             size: self.sb.size(),
             serial: Some(self.sb.uuid_string()),
-            warnings: self.warnings.clone(),
+            warnings: self
+                .warnings
+                .iter()
+                .cloned()
+                .chain(self.checks.warning())
+                .collect(),
         }
     }
 
@@ -567,17 +687,21 @@ impl Filesystem for ExtFs {
         self.source(&inode)
     }
 
-    /// Inodes with no links and a deletion time whose data map is still
-    /// there (ext2 keeps block maps; ext3 and ext4 clear them, so little
-    /// is found there), as `$OrphanFiles/OrphanFile-N` (The Sleuth Kit's
-    /// naming: the name is lost), at most 100 000. Their inode numbers
-    /// carry the high bit, and open, read_link and read_dir work on them.
+    /// Inodes with no links, a mode and a deletion time, at most 100 000.
+    /// ext2 keeps their block maps; ext3 and ext4 clear them (and the
+    /// kernel their size), so only the metadata is left there and opening
+    /// one is an error naming that. Named `dir/name` where a deleted
+    /// record for the inode survives in the slack of a live directory's
+    /// block (as The Sleuth Kit's `fls -d` finds them), else
+    /// `$OrphanFiles/OrphanFile-N` (its naming). Their inode numbers carry
+    /// the high bit, and open, read_link and read_dir work on them where
+    /// the map survives.
     fn deleted(&self) -> Result<Vec<DeletedEntry>, FsError> {
         let mut out = Vec::new();
         let ipg = u64::from(self.sb.inodes_per_group);
         let isz = usize::from(self.sb.inode_size);
         let bs = self.sb.block_size as usize;
-        for g in 0..self.sb.groups() {
+        'groups: for g in 0..self.sb.groups() {
             let grp = self.group(g)?;
             if grp.flags & group::INODE_UNINIT != 0 {
                 continue;
@@ -612,19 +736,19 @@ impl Filesystem for ExtFs {
                     let Ok(inode) = self.inode(ino | DELETED) else {
                         continue;
                     };
-                    if !self.map_intact(&inode) {
-                        continue;
-                    }
                     out.push(DeletedEntry {
                         path: format!("$OrphanFiles/OrphanFile-{ino}"),
                         ino: inode.meta.ino,
                         meta: inode.meta.clone(),
                     });
                     if out.len() >= MAX_DELETED {
-                        return Ok(out);
+                        break 'groups;
                     }
                 }
             }
+        }
+        if !out.is_empty() {
+            self.name_deleted(&mut out);
         }
         Ok(out)
     }

@@ -1,6 +1,7 @@
 //! XFS, read-only: superblock v4 and v5 (CRC-32C checked on every v5
 //! metadata block read: superblock, AGF/AGI, inodes, bmbt, directory and
-//! symlink blocks), AG-relative block and inode numbers translated through
+//! symlink blocks; a mismatch is a [`FsError::Checksum`], or with
+//! [`FsOptions::ignore_checksums`] a warning), AG-relative block and inode numbers translated through
 //! the AG geometry (never as linear numbers), inodes v1-v3, data forks in
 //! local, extent-list and bmbt form, directories in shortform, block, leaf
 //! and node form (listed from their data blocks), symlinks local and remote.
@@ -31,6 +32,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::checks::Checks;
 use super::{
     DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata, VolumeInfo,
 };
@@ -57,6 +59,8 @@ pub struct XfsFs {
     meta: BlockCache,
     sb: Superblock,
     warnings: Vec<String>,
+    /// The checksum policy, and the mismatches it ignored.
+    checks: Checks,
     inodes: Mutex<HashMap<u64, Arc<Inode>>>,
     dirs: Mutex<DirCache>,
     /// Extent lists of bmbt-form inodes, and their records in total.
@@ -69,10 +73,11 @@ type ExtentCache = (HashMap<u64, Arc<Vec<bmap::Extent>>>, usize);
 impl XfsFs {
     /// Opens the XFS filesystem on `vol`: checks the superblock, every AG's
     /// headers, the root inode and the log.
-    pub fn open(vol: Source, _opts: &FsOptions) -> Result<XfsFs, FsError> {
+    pub fn open(vol: Source, opts: &FsOptions) -> Result<XfsFs, FsError> {
         let mut head = vec![0u8; crate::io::clamp(0, 32768, vol.len())];
         vol.read_exact_at(0, &mut head)?;
-        let sb = Superblock::parse(&head)?;
+        let checks = Checks::new(opts);
+        let sb = Superblock::parse(&head, &checks)?;
         let meta = BlockCache::new(
             vol.clone(),
             sb.block_size as usize,
@@ -83,6 +88,7 @@ impl XfsFs {
             meta,
             sb,
             warnings: Vec::new(),
+            checks,
             inodes: Mutex::new(HashMap::new()),
             dirs: Mutex::new((HashMap::new(), 0)),
             bmaps: Mutex::new((HashMap::new(), 0)),
@@ -148,7 +154,7 @@ impl XfsFs {
         }
         let offset = self.sb.ino_to_byte(ino).ok_or(FsError::NoInode(Ino(ino)))?;
         let raw = self.read_meta(offset, self.sb.inode_size as usize)?;
-        let inode = Arc::new(Inode::parse(&self.sb, ino, &raw, offset)?);
+        let inode = Arc::new(Inode::parse(&self.sb, ino, &raw, offset, &self.checks)?);
         inode.check_format()?;
         let mut cache = self.inodes.lock();
         if cache.len() >= INODE_CACHE {
@@ -244,7 +250,12 @@ impl Filesystem for XfsFs {
             block_size: self.sb.block_size,
             size: self.sb.size(),
             serial: Some(self.sb.uuid_string()),
-            warnings: self.warnings.clone(),
+            warnings: self
+                .warnings
+                .iter()
+                .cloned()
+                .chain(self.checks.warning())
+                .collect(),
         }
     }
 

@@ -20,10 +20,14 @@ use vaultfs::snapshot::mode::{
 use vaultfs::snapshot::walk::{Visitor, WalkControl, walk};
 use vaultfs::snapshot::{Node, NodeType, Snapshot};
 use vaultfs::vfs::{Entry, Kind};
+use vaultfs_formats::fs::Filesystem;
 
 use crate::exit::Outcome;
 use crate::output;
 use crate::plan::{Global, LsImagePlan, LsPlan};
+
+/// Volumes whose warnings a listing keeps for its end, at most.
+const MAX_VOLUMES: usize = 1000;
 
 /// The snapshot line of `--json` (restic's `lsSnapshot`).
 #[derive(Serialize)]
@@ -102,6 +106,8 @@ pub fn run(global: &Global, plan: &LsPlan) -> Result<Outcome> {
         details: plan.details,
         write_error: None,
         damaged: 0,
+        hint: None,
+        volumes: Vec::new(),
     };
     if format == Format::Json {
         let line = JsonSnapshot {
@@ -169,6 +175,8 @@ pub fn run_image(global: &Global, plan: &LsImagePlan) -> Result<Outcome> {
         details: plan.details,
         write_error: None,
         damaged: 0,
+        hint: None,
+        volumes: Vec::new(),
     };
     let path = format!("/{}", plan.entry.entry);
     if plan.deleted {
@@ -201,6 +209,11 @@ struct Lister<'a> {
     write_error: Option<io::Error>,
     /// Directories whose trees could not be loaded.
     damaged: u64,
+    /// Advice already given for one of their errors.
+    hint: Option<&'static str>,
+    /// The volumes listed (their root's path), whose warnings (damage
+    /// worked around, checksum mismatches ignored) are printed at the end.
+    volumes: Vec<(String, Arc<dyn Filesystem>)>,
 }
 
 impl Lister<'_> {
@@ -211,6 +224,11 @@ impl Lister<'_> {
             return Err(e).context("writing the listing");
         }
         self.out.flush().context("writing the listing")?;
+        for (path, fs) in &self.volumes {
+            for w in fs.info().warnings {
+                eprintln!("warning: {path}: {w}");
+            }
+        }
         if self.damaged > 0 {
             let n = self.damaged;
             let what = if n == 1 {
@@ -261,6 +279,16 @@ impl Lister<'_> {
 }
 
 impl Lister<'_> {
+    /// Prints the advice for an error's `text` the first time it applies.
+    fn hint_once(&mut self, text: &str) {
+        if self.hint.is_none() {
+            self.hint = crate::exit::hint(text);
+            if let Some(h) = self.hint {
+                eprintln!("hint: {h}");
+            }
+        }
+    }
+
     /// Lists the deleted files of the volume whose directory `entry` (at
     /// `path`) is, their recorded paths below `path`.
     fn deleted(&mut self, path: &str, entry: &Entry) -> Result<()> {
@@ -277,6 +305,7 @@ impl Lister<'_> {
         let found = fs
             .deleted()
             .map_err(|e| anyhow::anyhow!("{path}: listing deleted files: {e}"))?;
+        self.volumes.push((path.to_string(), fs.clone()));
         for d in found {
             let full = format!("{}/{}", path.trim_end_matches('/'), d.path);
             let name = d.path.rsplit('/').next().unwrap_or_default();
@@ -302,13 +331,20 @@ impl Lister<'_> {
         if let Entry::Dir(d) = entry {
             match d.list() {
                 Ok(listing) => {
+                    if let Ok(Some(fs)) = d.volume() {
+                        if self.volumes.len() < MAX_VOLUMES {
+                            self.volumes.push((path.to_string(), fs));
+                        }
+                    }
                     for (child, e) in listing.entries() {
                         self.walk_tree(&format!("{path}/{child}"), child, e);
                     }
                 }
                 Err(e) => {
                     let _ = self.out.flush();
-                    eprintln!("error: {path}: {e}");
+                    let text = e.to_string();
+                    eprintln!("error: {path}: {text}");
+                    self.hint_once(&text);
                     self.damaged += 1;
                 }
             }
@@ -370,7 +406,9 @@ impl Visitor for Lister<'_> {
     ) -> vaultfs::Result<()> {
         // Printed now, so it shows up next to where the listing has a gap.
         let _ = self.out.flush();
-        eprintln!("error: {error}");
+        let text = error.to_string();
+        eprintln!("error: {text}");
+        self.hint_once(&text);
         self.damaged += 1;
         Ok(())
     }

@@ -8,6 +8,7 @@
 
 pub(crate) use crate::crc32c::update;
 use crate::fs::FsError;
+use crate::fs::checks::Checks;
 
 /// CRC-16 as the kernel's `crc16` (reflected polynomial 0xA001, no final
 /// inversion), which the older `gdt_csum` (uninit_bg) descriptor checksum
@@ -36,21 +37,16 @@ pub(crate) fn inode_seed(fs_seed: u32, ino: u32, generation: u32) -> u32 {
 }
 
 /// Checks a 32-bit checksum `stored` against `computed`; a mismatch is a
-/// [`FsError::Corrupt`] naming `structure` and `offset`.
+/// [`FsError::Checksum`] naming `structure` and `offset`, unless `checks`
+/// ignores it.
 pub(crate) fn check(
+    checks: &Checks,
     stored: u32,
     computed: u32,
     structure: &str,
     offset: u64,
 ) -> Result<(), FsError> {
-    if stored != computed {
-        return Err(FsError::corrupt(
-            structure,
-            offset,
-            format!("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"),
-        ));
-    }
-    Ok(())
+    checks.check(stored, computed, structure, offset)
 }
 
 #[cfg(test)]
@@ -65,8 +61,9 @@ mod tests {
 
     #[test]
     fn a_mismatch_names_the_structure() {
-        assert!(check(1, 1, "x", 0).is_ok());
-        let e = check(1, 2, "ext4 inode 12", 0x400).expect_err("mismatch");
+        let c = Checks::default();
+        assert!(check(&c, 1, 1, "x", 0).is_ok());
+        let e = check(&c, 1, 2, "ext4 inode 12", 0x400).expect_err("mismatch");
         assert!(
             e.to_string()
                 .contains("ext4 inode 12 at byte 0x400: checksum mismatch"),

@@ -14,6 +14,7 @@
 use super::csum;
 use super::sb::{le16, le32};
 use crate::fs::FsError;
+use crate::fs::checks::Checks;
 
 const MAGIC: u16 = 0xF30A;
 const MAX_DEPTH: u16 = 5;
@@ -85,6 +86,8 @@ pub(crate) struct Tree<'a> {
     /// The inode's checksum seed, `None` without metadata_csum.
     pub csum_seed: Option<u32>,
     pub read_block: &'a dyn Fn(u64) -> Result<Vec<u8>, FsError>,
+    /// The filesystem's checksum policy.
+    pub checks: &'a Checks,
     /// Tree blocks read so far (bounded by the file's block count).
     pub reads: std::cell::Cell<u64>,
 }
@@ -198,6 +201,7 @@ impl Tree<'_> {
                     let tail = 12 + 12 * usize::from(le16(&block, 4));
                     if tail + 4 <= block.len() {
                         csum::check(
+                            self.checks,
                             le32(&block, tail),
                             csum::update(seed, &block[..tail]),
                             &cs,
@@ -296,6 +300,7 @@ mod tests {
             blocks_count: 10_000,
             csum_seed: None,
             read_block: &read,
+            checks: &Checks::default(),
             reads: Default::default(),
         };
         let e = t.extents(&root, 20).expect("tree");
@@ -316,6 +321,7 @@ mod tests {
             blocks_count: 100,
             csum_seed: None,
             read_block: &read,
+            checks: &Checks::default(),
             reads: Default::default(),
         };
         let e = t.extents(&root, 10).expect_err("magic");
@@ -339,6 +345,7 @@ mod tests {
             blocks_count: 100,
             csum_seed: None,
             read_block: &read,
+            checks: &Checks::default(),
             reads: Default::default(),
         };
         let e = t.extents(&root, 10).expect_err("depth");
@@ -365,6 +372,7 @@ mod tests {
             blocks_count: 100,
             csum_seed: None,
             read_block: &read,
+            checks: &Checks::default(),
             reads: Default::default(),
         };
         let e = t.extents(&root, 10).expect_err("budget");

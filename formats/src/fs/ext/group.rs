@@ -15,6 +15,7 @@
 use super::csum;
 use super::sb::{INCOMPAT_META_BG, Superblock, le16, le32};
 use crate::fs::FsError;
+use crate::fs::checks::Checks;
 
 /// Group flag: the inode table is not initialised (reads as unused).
 pub(crate) const INODE_UNINIT: u16 = 0x1;
@@ -45,7 +46,13 @@ pub(crate) fn desc_offset(sb: &Superblock, g: u64) -> Option<u64> {
 }
 
 /// Parses (and with metadata_csum checks) descriptor `g` read at `offset`.
-pub(crate) fn parse(sb: &Superblock, g: u64, b: &[u8], offset: u64) -> Result<Group, FsError> {
+pub(crate) fn parse(
+    sb: &Superblock,
+    g: u64,
+    b: &[u8],
+    offset: u64,
+    checks: &Checks,
+) -> Result<Group, FsError> {
     let structure = format!("ext4 group descriptor {g}");
     if b.len() < usize::from(sb.desc_size) {
         return Err(FsError::corrupt(structure, offset, "short read"));
@@ -55,13 +62,25 @@ pub(crate) fn parse(sb: &Superblock, g: u64, b: &[u8], offset: u64) -> Result<Gr
         crc = csum::update(crc, &b[..0x1E]);
         crc = csum::update(crc, &[0, 0]);
         crc = csum::update(crc, &b[0x20..usize::from(sb.desc_size)]);
-        csum::check(u32::from(le16(b, 0x1E)), crc & 0xFFFF, &structure, offset)?;
+        csum::check(
+            checks,
+            u32::from(le16(b, 0x1E)),
+            crc & 0xFFFF,
+            &structure,
+            offset,
+        )?;
     } else if sb.gdt_csum() {
         let mut crc = csum::crc16(0xFFFF, &sb.uuid);
         crc = csum::crc16(crc, &(g as u32).to_le_bytes());
         crc = csum::crc16(crc, &b[..0x1E]);
         crc = csum::crc16(crc, &b[0x20..usize::from(sb.desc_size)]);
-        csum::check(u32::from(le16(b, 0x1E)), u32::from(crc), &structure, offset)?;
+        csum::check(
+            checks,
+            u32::from(le16(b, 0x1E)),
+            u32::from(crc),
+            &structure,
+            offset,
+        )?;
     }
     let wide = sb.desc_size >= 64;
     let hi = |at: usize| {

@@ -13,6 +13,7 @@
 
 use super::csum;
 use super::sb::{INCOMPAT_LARGEDIR, Superblock, le16, le32};
+use crate::fs::checks::Checks;
 use crate::fs::{FileKind, FsError, Ino, Metadata, Timestamp};
 
 // i_flags this reader acts on.
@@ -92,6 +93,7 @@ impl Inode {
         b: &[u8],
         offset: u64,
         deleted: bool,
+        checks: &Checks,
     ) -> Result<Inode, FsError> {
         let structure = || format!("ext4 inode {ino}");
         let isz = usize::from(sb.inode_size);
@@ -133,7 +135,7 @@ impl Inode {
                     0
                 };
             let computed = if hi { crc } else { crc & 0xFFFF };
-            csum::check(stored, computed, &structure(), offset)?;
+            csum::check(checks, stored, computed, &structure(), offset)?;
         }
         let mode = le16(b, 0x0);
         let links = le16(b, 0x1A);

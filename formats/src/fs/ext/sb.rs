@@ -6,6 +6,7 @@
 
 use super::csum;
 use crate::fs::FsError;
+use crate::fs::checks::Checks;
 
 /// Where the superblock lies and how long it is.
 pub(crate) const SB_OFFSET: u64 = 1024;
@@ -87,7 +88,7 @@ pub(crate) struct Superblock {
 
 impl Superblock {
     /// Parses and checks the 1024 bytes read at [`SB_OFFSET`].
-    pub(crate) fn parse(b: &[u8]) -> Result<Superblock, FsError> {
+    pub(crate) fn parse(b: &[u8], checks: &Checks) -> Result<Superblock, FsError> {
         let bad = |d: String| FsError::corrupt("ext superblock", SB_OFFSET, d);
         if b.len() < SB_LEN {
             return Err(bad(format!("only {} bytes", b.len())));
@@ -212,13 +213,8 @@ impl Superblock {
                     b[0x175]
                 )));
             }
-            let stored = le32(b, 0x3FC);
             let sum = csum::update(!0, &b[..0x3FC]);
-            if stored != sum {
-                return Err(bad(format!(
-                    "checksum mismatch: stored {stored:#010x}, computed {sum:#010x}"
-                )));
-            }
+            csum::check(checks, le32(b, 0x3FC), sum, "ext superblock", SB_OFFSET)?;
             sb.csum_seed = if incompat & INCOMPAT_CSUM_SEED != 0 {
                 le32(b, 0x270)
             } else {
@@ -309,7 +305,7 @@ mod tests {
         b[0x4C] = 1;
         b[0x58..0x5A].copy_from_slice(&256u16.to_le_bytes());
         b[0x64] = RO_COMPAT_SPARSE_SUPER as u8;
-        let sb = Superblock::parse(&b).expect("parse");
+        let sb = Superblock::parse(&b, &Checks::default()).expect("parse");
         assert_eq!(sb.groups(), 13);
         let with: Vec<u64> = (0..30).filter(|&g| sb.has_super(g)).collect();
         assert_eq!(with, [0, 1, 3, 5, 7, 9, 25, 27]);
@@ -330,12 +326,12 @@ mod tests {
         b[0x20..0x24].copy_from_slice(&8192u32.to_le_bytes());
         b[0x60] = 0x20; // an unknown INCOMPAT flag
         assert!(matches!(
-            Superblock::parse(&b),
+            Superblock::parse(&b, &Checks::default()),
             Err(FsError::Unsupported { .. })
         ));
         b[0x60] = 0;
         b[0x38] = 0;
-        let e = Superblock::parse(&b).expect_err("magic");
+        let e = Superblock::parse(&b, &Checks::default()).expect_err("magic");
         assert!(e.to_string().contains("bad magic"), "{e}");
     }
 
@@ -352,7 +348,7 @@ mod tests {
         b[0x58..0x5A].copy_from_slice(&256u16.to_le_bytes());
         b[0x60] = INCOMPAT_64BIT as u8;
         b[0xFE..0x100].copy_from_slice(&64u16.to_le_bytes());
-        let sb = Superblock::parse(&b).expect("parse");
+        let sb = Superblock::parse(&b, &Checks::default()).expect("parse");
         assert_eq!(sb.groups(), u64::MAX.div_ceil(8));
         assert_eq!(sb.size(), u64::MAX);
     }

@@ -41,7 +41,7 @@ impl XfsFs {
                 return Err(bad(format!("bad magic {:#010x}", be32(&s, 0))));
             }
             if sb.crc() {
-                verify(&s, crc_off, &structure, at)?;
+                verify(&self.checks, &s, crc_off, &structure, at)?;
                 if s[uuid_off..uuid_off + 16] != sb.meta_uuid {
                     return Err(bad("UUID is not the filesystem's".into()));
                 }

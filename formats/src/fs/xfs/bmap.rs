@@ -194,7 +194,7 @@ impl XfsFs {
             if magic != BMA3_MAGIC {
                 return Err(bad(format!("bad magic {magic:#010x}, expected BMA3")));
             }
-            verify(&block, LCRC_OFF, &structure, offset)?;
+            verify(&self.checks, &block, LCRC_OFF, &structure, offset)?;
             if be64(&block, 24) != offset / 512 {
                 return Err(bad(format!(
                     "records its address as sector {}",

@@ -6,6 +6,7 @@
 //! big-endian).
 
 use crate::fs::FsError;
+use crate::fs::checks::Checks;
 
 #[cfg(test)]
 use crate::crc32c::crc32c;
@@ -20,23 +21,21 @@ pub(crate) fn block_crc(block: &[u8], field: usize) -> u32 {
 }
 
 /// Checks the v5 checksum of `block` (stored little-endian at `field`);
-/// a mismatch is a [`FsError::Corrupt`] naming `structure` and `offset`.
+/// a mismatch is a [`FsError::Checksum`] naming `structure` and `offset`,
+/// unless `checks` ignores it.
 pub(crate) fn verify(
+    checks: &Checks,
     block: &[u8],
     field: usize,
     structure: &str,
     offset: u64,
 ) -> Result<(), FsError> {
-    let stored = le32(block, field);
-    let sum = block_crc(block, field);
-    if stored != sum {
-        return Err(FsError::corrupt(
-            structure,
-            offset,
-            format!("CRC-32C mismatch: stored {stored:#010x}, computed {sum:#010x}"),
-        ));
-    }
-    Ok(())
+    checks.check(
+        le32(block, field),
+        block_crc(block, field),
+        structure,
+        offset,
+    )
 }
 
 /// Big-endian u16 at `at`; 0 where `b` is too short (callers check sizes).
@@ -82,12 +81,13 @@ mod tests {
         b[4..8].fill(0);
         assert_eq!(sum, crc32c(&b));
         b[4..8].copy_from_slice(&sum.to_le_bytes());
-        assert!(verify(&b, 4, "test", 0).is_ok());
+        let c = Checks::default();
+        assert!(verify(&c, &b, 4, "test", 0).is_ok());
         b[0] ^= 1;
-        let e = verify(&b, 4, "test block", 0x200).expect_err("mismatch");
+        let e = verify(&c, &b, 4, "test block", 0x200).expect_err("mismatch");
         assert!(
             e.to_string()
-                .contains("test block at byte 0x200: CRC-32C mismatch"),
+                .contains("test block at byte 0x200: checksum mismatch"),
             "{e}"
         );
     }

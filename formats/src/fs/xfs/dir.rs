@@ -209,7 +209,7 @@ impl XfsFs {
                 let (block, at) = self.read_dir_block(&extents, db * per, per, ino)?;
                 let structure = format!("XFS directory {ino} block {db}");
                 if sb.crc() {
-                    verify(&block, 4, &structure, at)?;
+                    verify(&self.checks, &block, 4, &structure, at)?;
                     let bad = |d: String| FsError::corrupt(structure.clone(), at, d);
                     if be64(&block, 8) != at / 512 {
                         return Err(bad(format!(

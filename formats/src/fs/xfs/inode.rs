@@ -7,6 +7,7 @@
 
 use super::crc::{be16, be32, be64, verify};
 use super::sb::Superblock;
+use crate::fs::checks::Checks;
 use crate::fs::{FileKind, FsError, Ino, Metadata, Timestamp};
 
 const MAGIC: u16 = 0x494e; // "IN"
@@ -94,7 +95,13 @@ fn rdev(xfs_dev: u32) -> u64 {
 
 impl Inode {
     /// Parses inode `ino` from its `sb.inode_size` bytes at byte `offset`.
-    pub fn parse(sb: &Superblock, ino: u64, raw: &[u8], offset: u64) -> Result<Inode, FsError> {
+    pub fn parse(
+        sb: &Superblock,
+        ino: u64,
+        raw: &[u8],
+        offset: u64,
+        checks: &Checks,
+    ) -> Result<Inode, FsError> {
         let structure = || format!("XFS inode {ino}");
         let bad = |d: String| FsError::corrupt(structure(), offset, d);
         if raw.len() != sb.inode_size as usize {
@@ -116,7 +123,7 @@ impl Inode {
         let version = raw[4];
         let core = match (version, sb.crc()) {
             (3, true) => {
-                verify(raw, CRC_OFF, &structure(), offset)?;
+                verify(checks, raw, CRC_OFF, &structure(), offset)?;
                 let own = be64(raw, 152);
                 if own != ino {
                     return Err(bad(format!("records inode number {own}")));
@@ -283,9 +290,13 @@ mod tests {
 
     #[test]
     fn v3_inode_core() {
-        let sb = Superblock::parse(&super::super::sb::tests::make_sb(25600, 4, 5)).expect("sb");
+        let sb = Superblock::parse(
+            &super::super::sb::tests::make_sb(25600, 4, 5),
+            &Checks::default(),
+        )
+        .expect("sb");
         let raw = v3_inode(&sb);
-        let i = Inode::parse(&sb, 131, &raw, 0x1000).expect("inode");
+        let i = Inode::parse(&sb, 131, &raw, 0x1000, &Checks::default()).expect("inode");
         let m = &i.meta;
         assert_eq!(
             (m.kind, m.perm, m.uid, m.gid, m.nlink, m.size),
@@ -301,15 +312,15 @@ mod tests {
             (Format::Extents, 1, 336)
         );
         // The same bytes read as another inode number: refused.
-        let e = Inode::parse(&sb, 132, &raw, 0x1200).expect_err("wrong number");
+        let e = Inode::parse(&sb, 132, &raw, 0x1200, &Checks::default()).expect_err("wrong number");
         assert!(e.to_string().contains("records inode number 131"), "{e}");
         // A flipped bit: the CRC names it.
         let mut bad = raw.clone();
         bad[20] ^= 1;
-        let e = Inode::parse(&sb, 131, &bad, 0x1000).expect_err("crc");
+        let e = Inode::parse(&sb, 131, &bad, 0x1000, &Checks::default()).expect_err("crc");
         assert!(
             e.to_string()
-                .contains("XFS inode 131 at byte 0x1000: CRC-32C mismatch"),
+                .contains("XFS inode 131 at byte 0x1000: checksum mismatch"),
             "{e}"
         );
         // An attribute fork offset past the literal area.
@@ -317,7 +328,7 @@ mod tests {
         fo[82] = 50;
         let sum = super::super::crc::block_crc(&fo, CRC_OFF);
         fo[CRC_OFF..CRC_OFF + 4].copy_from_slice(&sum.to_le_bytes());
-        assert!(Inode::parse(&sb, 131, &fo, 0).is_err());
+        assert!(Inode::parse(&sb, 131, &fo, 0, &Checks::default()).is_err());
     }
 
     #[test]

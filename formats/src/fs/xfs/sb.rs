@@ -11,6 +11,7 @@
 
 use super::crc::{be16, be32, be64, verify};
 use crate::fs::FsError;
+use crate::fs::checks::Checks;
 
 const MAGIC: u32 = 0x5846_5342; // "XFSB"
 
@@ -83,7 +84,7 @@ impl Superblock {
     /// Parses and checks the primary superblock from the first sector(s).
     /// `head` must hold at least 512 bytes (the whole sector on v5, for
     /// its checksum).
-    pub fn parse(head: &[u8]) -> Result<Superblock, FsError> {
+    pub fn parse(head: &[u8], checks: &Checks) -> Result<Superblock, FsError> {
         if head.len() < 512 {
             return Err(bad(format!("volume too small ({} bytes)", head.len())));
         }
@@ -119,7 +120,7 @@ impl Superblock {
                 let sect = head
                     .get(..sect_size as usize)
                     .ok_or_else(|| bad("volume shorter than one sector"))?;
-                verify(sect, SB_CRC, "XFS superblock", 0)?;
+                verify(checks, sect, SB_CRC, "XFS superblock", 0)?;
                 if incompat & !INCOMPAT_KNOWN != 0 {
                     return Err(FsError::Unsupported {
                         fs: "XFS",
@@ -330,7 +331,7 @@ pub(crate) mod tests {
 
     #[test]
     fn fsb_translation_on_a_non_power_of_two_geometry() {
-        let sb = Superblock::parse(&make_sb(25600, 4, 5)).expect("sb");
+        let sb = Superblock::parse(&make_sb(25600, 4, 5), &Checks::default()).expect("sb");
         assert_eq!(sb.agblk_log, 15);
         // AG 1, block 10: FSB 1 << 15 | 10 lies at linear block 25610, not 32778.
         assert_eq!(sb.fsb_to_linear((1 << 15) | 10), Some(25610));
@@ -350,16 +351,16 @@ pub(crate) mod tests {
     fn damaged_superblocks_are_named_errors() {
         let mut b = make_sb(25600, 4, 5);
         b[200] ^= 1; // inside the checksummed sector
-        let e = Superblock::parse(&b).expect_err("crc");
+        let e = Superblock::parse(&b, &Checks::default()).expect_err("crc");
         assert!(
             e.to_string()
-                .contains("XFS superblock at byte 0x0: CRC-32C mismatch"),
+                .contains("XFS superblock at byte 0x0: checksum mismatch"),
             "{e}"
         );
         let mut b = make_sb(25600, 4, 5);
         b[0] = b'Y';
         assert!(
-            Superblock::parse(&b)
+            Superblock::parse(&b, &Checks::default())
                 .expect_err("magic")
                 .to_string()
                 .contains("bad magic")
@@ -367,11 +368,11 @@ pub(crate) mod tests {
         let mut b = make_sb(25600, 4, 4);
         b[124] = 14; // agblklog too small for 25600
         assert!(
-            Superblock::parse(&b)
+            Superblock::parse(&b, &Checks::default())
                 .expect_err("agblklog")
                 .to_string()
                 .contains("bad AG geometry")
         );
-        assert!(Superblock::parse(&make_sb(25600, 4, 4)).is_ok());
+        assert!(Superblock::parse(&make_sb(25600, 4, 4), &Checks::default()).is_ok());
     }
 }

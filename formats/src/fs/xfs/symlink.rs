@@ -64,7 +64,13 @@ impl XfsFs {
                             be32(&block, 0)
                         )));
                     }
-                    verify(&block, 12, &format!("XFS symlink {ino} block"), at)?;
+                    verify(
+                        &self.checks,
+                        &block,
+                        12,
+                        &format!("XFS symlink {ino} block"),
+                        at,
+                    )?;
                     let off = be32(&block, 4) as usize;
                     let len = be32(&block, 8) as usize;
                     if off != out.len() || len > block.len() - HDR_V5 || be64(&block, 32) != ino {
