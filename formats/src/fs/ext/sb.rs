@@ -314,13 +314,13 @@ mod tests {
         b[0x1C] = 4;
         b[0x20..0x24].copy_from_slice(&(8192u32 * 16).to_le_bytes());
         b[0x24..0x28].copy_from_slice(&8192u32.to_le_bytes());
-        assert_eq!(Superblock::parse(&b).expect("bigalloc").groups(), 1);
+        assert_eq!(Superblock::parse(&b, &Checks::default()).expect("bigalloc").groups(), 1);
         b[0x24..0x28].copy_from_slice(&8191u32.to_le_bytes());
-        let e = Superblock::parse(&b).expect_err("clusters per group");
+        let e = Superblock::parse(&b, &Checks::default()).expect_err("clusters per group");
         assert!(e.to_string().contains("clusters of 16 blocks"), "{e}");
         b[0x24..0x28].copy_from_slice(&8192u32.to_le_bytes());
         b[0x1C] = 31;
-        assert!(Superblock::parse(&b).is_err());
+        assert!(Superblock::parse(&b, &Checks::default()).is_err());
         b[0x1C] = 0;
         b[0x65] = 0;
         b[0x20..0x24].copy_from_slice(&8192u32.to_le_bytes());
