@@ -174,6 +174,9 @@ pub struct FsOptions {
     /// FAT: the OEM code page 8.3 short names are decoded with (437 or
     /// 850); `None` is the reader's default, 850 as mtools uses.
     pub oem_codepage: Option<u16>,
+    /// ext3/ext4: show the volume as it lies on disk, without replaying a
+    /// journal that needs recovery (the default replays it in memory).
+    pub no_journal_replay: bool,
 }
 
 /// A filesystem reader's error.
