@@ -60,8 +60,9 @@ fn n(m: &Value, key: &str) -> u64 {
 /// The journal blocks of an image (found by their header: the journal
 /// lies in the image's blocks), as (image block, block type, sequence).
 fn journal_blocks(img: &[u8]) -> (usize, Vec<(usize, u32, u32)>) {
-    let bs = 1024usize << u32::from_le_bytes(img[1024 + 0x18..1024 + 0x1C].try_into().unwrap());
-    let be = |at: usize| u32::from_be_bytes(img[at..at + 4].try_into().unwrap());
+    let bs = 1024usize
+        << u32::from_le_bytes(img[1024 + 0x18..1024 + 0x1C].try_into().expect("test data"));
+    let be = |at: usize| u32::from_be_bytes(img[at..at + 4].try_into().expect("test data"));
     let out = (0..img.len() / bs)
         .filter(|&b| be(b * bs) == 0xC03B_3998)
         .map(|b| (b, be(b * bs + 4), be(b * bs + 8)))
@@ -170,7 +171,10 @@ fn a_damaged_last_commit_block_drops_the_last_transaction() {
         });
         assert_ne!(
             mtime,
-            Some((late[0].as_i64().unwrap(), late[1].as_u64().unwrap())),
+            Some((
+                late[0].as_i64().expect("test data"),
+                late[1].as_u64().expect("test data")
+            )),
             "{name}"
         );
         if name == "ext4-dirty" {
@@ -296,4 +300,26 @@ fn random_damage_in_the_journal_never_panics_or_hangs() {
             }
         }
     }
+}
+
+#[test]
+fn the_fuzz_seed_reaches_the_replay() {
+    // fuzz/seeds/ext/dirty: [flags][sectors u32] then runs of sectors.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/ext/dirty");
+    let data = std::fs::read(path).expect("seed");
+    let sectors = u32::from_le_bytes(data[1..5].try_into().expect("len")) as usize;
+    let mut vol = vec![0u8; sectors * 512];
+    let mut rest = &data[5..];
+    while rest.len() >= 6 {
+        let at = u32::from_le_bytes(rest[..4].try_into().expect("at")) as usize * 512;
+        let n = usize::from(u16::from_le_bytes([rest[4], rest[5]])) * 512;
+        vol[at..at + n].copy_from_slice(&rest[6..6 + n]);
+        rest = &rest[6 + n..];
+    }
+    let fs = open_with(vol, false).expect("open seed");
+    let w = &fs.info().warnings;
+    assert!(w.iter().any(|w| w.contains("replayed in memory")), "{w:?}");
+    check_invariants(&*fs).expect("invariants");
+    let d = find(&*fs, "d").expect("d");
+    assert_eq!(fs.read_dir(d).expect("d").len(), 20);
 }

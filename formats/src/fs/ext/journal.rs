@@ -718,9 +718,9 @@ mod tests {
         for (k, v) in [1u32, 2, 3, 4].iter().enumerate() {
             b[16 + 4 * k..20 + 4 * k].copy_from_slice(&v.to_be_bytes());
         }
-        assert_eq!(revokes(&jsb(0), &b).unwrap(), [1, 2, 3, 4]);
+        assert_eq!(revokes(&jsb(0), &b).expect("test data"), [1, 2, 3, 4]);
         assert_eq!(
-            revokes(&jsb(INCOMPAT_64BIT), &b).unwrap(),
+            revokes(&jsb(INCOMPAT_64BIT), &b).expect("test data"),
             [(1 << 32) | 2, (3 << 32) | 4]
         );
         b[12..16].copy_from_slice(&2000u32.to_be_bytes());
@@ -774,6 +774,260 @@ mod tests {
         for off in (0..1100).step_by(37) {
             reads.push((off, 100));
         }
-        crate::io::model::check(&o, &flat, &reads).unwrap();
+        crate::io::model::check(&o, &flat, &reads).expect("test data");
+    }
+
+    /// A journal written by hand the way the format describes it.
+    struct Log {
+        jsb: JournalSb,
+        uuid: [u8; 16],
+        blocks: Vec<Vec<u8>>,
+        pos: u32,
+    }
+
+    impl Log {
+        fn new(incompat: u32, start: u32, sequence: u32) -> Log {
+            let bs = 1024;
+            let uuid = [7u8; 16];
+            let mut sb = vec![0u8; bs];
+            sb[..4].copy_from_slice(&MAGIC.to_be_bytes());
+            sb[4..8].copy_from_slice(&SUPERBLOCK_V2.to_be_bytes());
+            for (at, v) in [
+                (0xC, 1024),
+                (0x10, 24),
+                (0x14, 1),
+                (0x18, sequence),
+                (0x1C, start),
+            ] {
+                sb[at..at + 4].copy_from_slice(&v.to_be_bytes());
+            }
+            sb[0x28..0x2C].copy_from_slice(&incompat.to_be_bytes());
+            sb[0x30..0x40].copy_from_slice(&uuid);
+            sb[0x50] = CRC32C;
+            let sum = update(!0, &sb);
+            sb[0xFC..0x100].copy_from_slice(&sum.to_be_bytes());
+            let jsb = JournalSb::parse(&sb, 24).expect("superblock");
+            let mut blocks = vec![vec![0u8; bs]; 24];
+            blocks[0] = sb;
+            Log {
+                jsb,
+                uuid,
+                blocks,
+                pos: start,
+            }
+        }
+
+        fn put(&mut self, b: Vec<u8>) -> u32 {
+            let at = self.pos;
+            self.blocks[at as usize] = b;
+            self.pos = self.jsb.next(at);
+            at
+        }
+
+        fn header(&self, kind: u32, seq: u32) -> Vec<u8> {
+            let mut b = vec![0u8; 1024];
+            b[..4].copy_from_slice(&MAGIC.to_be_bytes());
+            b[4..8].copy_from_slice(&kind.to_be_bytes());
+            b[8..12].copy_from_slice(&seq.to_be_bytes());
+            b
+        }
+
+        fn seal(&self, b: &mut [u8], at: usize) {
+            if self.jsb.csum() {
+                b[at..at + 4].fill(0);
+                let sum = update(self.jsb.csum_seed, b);
+                b[at..at + 4].copy_from_slice(&sum.to_be_bytes());
+            }
+        }
+
+        /// A transaction: copies of blocks, revokes, and a commit block if
+        /// `commit`; returns the log block of each copy.
+        fn txn(
+            &mut self,
+            seq: u32,
+            copies: &[(u64, Vec<u8>)],
+            revoked: &[u64],
+            commit: bool,
+        ) -> Vec<u32> {
+            let j = self.jsb.clone();
+            let mut d = self.header(DESCRIPTOR, seq);
+            let mut at = 12;
+            let mut data = Vec::new();
+            for (k, (block, bytes)) in copies.iter().enumerate() {
+                let mut bytes = bytes.clone();
+                let mut flags = if k == 0 { 0 } else { FLAG_SAME_UUID };
+                if k + 1 == copies.len() {
+                    flags |= FLAG_LAST_TAG;
+                }
+                if be32(&bytes, 0) == MAGIC {
+                    bytes[..4].fill(0);
+                    flags |= FLAG_ESCAPE;
+                }
+                let sum = update(update(j.csum_seed, &seq.to_be_bytes()), &bytes);
+                let t = &mut d[at..at + j.tag_bytes()];
+                t[..4].copy_from_slice(&(*block as u32).to_be_bytes());
+                if j.has(INCOMPAT_CSUM_V3) {
+                    t[4..8].copy_from_slice(&flags.to_be_bytes());
+                    t[12..16].copy_from_slice(&sum.to_be_bytes());
+                } else {
+                    t[6..8].copy_from_slice(&(flags as u16).to_be_bytes());
+                    t[4..6].copy_from_slice(&(sum as u16).to_be_bytes());
+                }
+                if j.has(INCOMPAT_64BIT) {
+                    t[8..12].copy_from_slice(&((*block >> 32) as u32).to_be_bytes());
+                }
+                at += j.tag_bytes();
+                if k == 0 {
+                    d[at..at + 16].copy_from_slice(&self.uuid);
+                    at += 16;
+                }
+                data.push(bytes);
+            }
+            self.seal(&mut d, 1020);
+            self.put(d);
+            let placed = data.into_iter().map(|b| self.put(b)).collect();
+            if !revoked.is_empty() {
+                let mut r = self.header(REVOKE, seq);
+                let mut at = 16;
+                for &b in revoked {
+                    if j.has(INCOMPAT_64BIT) {
+                        r[at..at + 8].copy_from_slice(&b.to_be_bytes());
+                        at += 8;
+                    } else {
+                        r[at..at + 4].copy_from_slice(&(b as u32).to_be_bytes());
+                        at += 4;
+                    }
+                }
+                r[12..16].copy_from_slice(&(at as u32).to_be_bytes());
+                self.seal(&mut r, 1020);
+                self.put(r);
+            }
+            if commit {
+                let mut c = self.header(COMMIT, seq);
+                c[12] = CRC32C;
+                c[13] = 4;
+                self.seal(&mut c, 16);
+                self.put(c);
+            }
+            placed
+        }
+
+        fn bytes(&self) -> Vec<u8> {
+            self.blocks.concat()
+        }
+    }
+
+    fn fill(v: u8) -> Vec<u8> {
+        vec![v; 1024]
+    }
+
+    /// The overlay's bytes of `block` after replaying `journal` over a
+    /// zeroed volume of 64 blocks.
+    fn replayed(journal: Vec<u8>) -> (Replay, impl Fn(u64) -> Vec<u8>) {
+        let r = replay(&MemSource::new(journal.clone()), 1024, 64).expect("replay");
+        let o = Overlay::new(
+            Arc::new(MemSource::new(vec![0u8; 64 * 1024])),
+            Arc::new(MemSource::new(journal)),
+            1024,
+            r.copies.clone(),
+        );
+        let read = move |b: u64| {
+            let mut buf = vec![0u8; 1024];
+            o.read_exact_at(b * 1024, &mut buf).expect("read");
+            buf
+        };
+        (r, read)
+    }
+
+    #[test]
+    fn revokes_newest_copies_escapes_and_an_uncommitted_tail() {
+        for incompat in [
+            0,
+            INCOMPAT_REVOKE | INCOMPAT_64BIT,
+            INCOMPAT_REVOKE | INCOMPAT_CSUM_V2,
+            INCOMPAT_REVOKE | INCOMPAT_CSUM_V3 | INCOMPAT_64BIT,
+        ] {
+            // The log starts near its end and wraps.
+            let mut log = Log::new(incompat, 18, 5);
+            let mut escaped = fill(0xB0);
+            escaped[..4].copy_from_slice(&MAGIC.to_be_bytes());
+            log.txn(
+                5,
+                &[(10, fill(0xA0)), (11, escaped.clone()), (12, fill(0xC0))],
+                &[],
+                true,
+            );
+            log.txn(6, &[(12, fill(0xC1)), (13, fill(0xD0))], &[10], true);
+            log.txn(7, &[(10, fill(0xA1))], &[13], true);
+            log.txn(8, &[(14, fill(0xE0))], &[], false);
+            let (r, read) = replayed(log.bytes());
+            assert_eq!((r.transactions, r.seqs), (3, Some((5, 7))), "{incompat:#x}");
+            assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+            let blocks: Vec<u64> = r.copies.iter().map(|c| c.block).collect();
+            // 13: revoked by a later transaction; 14: never committed.
+            assert_eq!(blocks, [10, 11, 12], "{incompat:#x}");
+            assert_eq!(read(10), fill(0xA1), "revoked, then logged again");
+            assert_eq!(read(11), escaped, "the magic restored");
+            assert_eq!(read(12), fill(0xC1), "the newest copy");
+            assert_eq!(read(13), fill(0), "revoked");
+        }
+    }
+
+    #[test]
+    fn checksum_failures_end_the_log_or_skip_a_block() {
+        let incompat = INCOMPAT_REVOKE | INCOMPAT_CSUM_V3 | INCOMPAT_64BIT;
+        let mut log = Log::new(incompat, 1, 1);
+        log.txn(1, &[(10, fill(1)), (11, fill(2))], &[], true);
+        let second = log.txn(2, &[(11, fill(3)), (12, fill(4))], &[], true);
+        let good = log.bytes();
+        // A damaged copy: skipped, the older copy stays.
+        let mut bad = good.clone();
+        bad[second[0] as usize * 1024 + 500] ^= 1;
+        let (r, read) = replayed(bad);
+        assert_eq!(r.transactions, 2);
+        assert_eq!(read(11), fill(2));
+        assert_eq!(read(12), fill(4));
+        assert!(
+            r.warnings[0].contains("invalid checksum recovering block 11"),
+            "{:?}",
+            r.warnings
+        );
+        // A damaged descriptor: the log ends before its transaction.
+        let mut bad = good.clone();
+        bad[(second[0] as usize - 1) * 1024 + 900] ^= 1;
+        let (r, read) = replayed(bad);
+        assert_eq!((r.transactions, read(11)), (1, fill(2)));
+        assert!(
+            r.warnings[0].contains("descriptor block"),
+            "{:?}",
+            r.warnings
+        );
+        // A damaged commit block: likewise.
+        let mut bad = good.clone();
+        bad[(second[1] as usize + 1) * 1024 + 100] ^= 1;
+        let (r, _) = replayed(bad);
+        assert_eq!(r.transactions, 1);
+        assert!(r.warnings[0].contains("commit block"), "{:?}", r.warnings);
+        // A damaged journal superblock: nothing.
+        let mut bad = good;
+        bad[0x20] ^= 1;
+        let e = replay(&MemSource::new(bad), 1024, 64).expect_err("superblock");
+        assert!(e.contains("checksum mismatch"), "{e}");
+    }
+
+    #[test]
+    fn a_log_that_loops_onto_itself_ends() {
+        // One uncommitted transaction filling the whole log (23 blocks):
+        // the walk comes back to its own descriptor and must stop.
+        let mut log = Log::new(0, 1, 1);
+        let copies: Vec<(u64, Vec<u8>)> = (0..22).map(|k| (k, fill(k as u8))).collect();
+        log.txn(1, &copies, &[], false);
+        let (r, _) = replayed(log.bytes());
+        assert_eq!(r.transactions, 0);
+        assert!(
+            r.warnings[0].contains("wraps onto itself"),
+            "{:?}",
+            r.warnings
+        );
     }
 }
