@@ -7,7 +7,9 @@
 #                          with data=journal so file data is journalled too.
 #   fs/ext3-dirty.img.zst  8 MiB ext3, 1 KiB blocks (journal without
 #                          checksums or 64bit: the older 8-byte tags),
-#                          mounted as ext3 (data=ordered).
+#                          mounted as ext3 (data=ordered), filled up so
+#                          that the last transaction's file reuses blocks
+#                          revoked before (replay must honour revokes).
 #   fs/ext*-dirty.manifest.json.zst  the tree the kernel shows after its own
 #                          recovery (path, type, size, sha256, mtime
 #                          [secs, nanos], target, nlink), and facts checked
@@ -16,8 +18,7 @@
 #                          lists), `revokes` (revoke blocks it lists),
 #                          `absent_on_disk` (paths created after the crash
 #                          point's last checkpoint that debugfs, which does
-#                          not replay, cannot find) and `last_txn_only`
-#                          (paths made only in the last transaction).
+#                          not replay, cannot find).
 #   ../fuzz/seeds/ext/dirty  a 4 MiB ext4 (1 KiB blocks) with a journal to
 #                          replay, as sparse chunks (the ext target's form).
 #
@@ -86,6 +87,16 @@ changes() { # the dirty mount's batches, one commit each; $1 = mountpoint
     # Batch 3 (the last transaction): a file and a directory made only now.
     mkdir "$m/late"
     put "$m/late/last.txt" 5000 late/last
+    if [ -n "${FILL:-}" ]; then
+        # The volume was filled up to a little room: this file takes the
+        # blocks freed in batch 2, some of them revoked metadata blocks
+        # whose old copies lie in the journal (ordered mode writes its
+        # data in place: a replay ignoring the revokes would put the old
+        # directory blocks over it).
+        local avail
+        avail=$(df -B1 --output=avail "$m" | tail -1)
+        put "$m/late/reuse" $((avail - 24 * 1024)) late/reuse
+    fi
     touch -d '2030-01-02 03:04:05.123456789' "$m/late/last.txt"
     commit "$m"
 }
@@ -99,6 +110,12 @@ base() { # the clean base tree; $1 = mountpoint
     put "$m/base/gone.txt" 20000 base/gone
     for i in $(seq 80); do put "$m/base/dir-gone/entry-with-a-long-name-$i" 10 g$i; done
     ln -s keep.txt "$m/base/sym"
+    if [ -n "${FILL:-}" ]; then
+        # Zeros up to 400 KiB of room (see changes).
+        local avail
+        avail=$(df -B1 --output=avail "$m" | tail -1)
+        head -c $((avail - 400 * 1024)) /dev/zero >"$m/base/fill"
+    fi
 }
 
 manifest() { # manifest MOUNTPOINT OUT: the tree the kernel shows
@@ -153,7 +170,6 @@ man["commits"] = len(commits)
 man["first_seq"], man["last_seq"] = commits[0], commits[-1]
 man["revokes"] = revokes
 man["absent_on_disk"] = sys.argv[4:]
-man["last_txn_only"] = ["late", "late/last.txt"]
 xt.dump(man, m)
 PY
 }
@@ -195,7 +211,7 @@ build() { # build NAME SIZE MOUNT-OPTS MKFS-ARGS...
 }
 
 build ext4-dirty 16M data=journal mkfs.ext4 -b 4096
-build ext3-dirty 8M data=ordered mkfs.ext3 -b 1024
+FILL=1 build ext3-dirty 8M data=ordered mkfs.ext3 -b 1024 -m 0
 
 # ---- fuzz seed: a tiny dirty ext4, as sparse chunks ----
 seeds=$here/../fuzz/seeds/ext

@@ -25,10 +25,11 @@
 //!
 //! Sources: the kernel's `Documentation/filesystems/ext4/` (super.rst,
 //! group_descr.rst, blockgroup.rst, inodes.rst, ifork.rst, directory.rst,
-//! inlinedata.rst, attributes.rst, checksums.rst); each submodule names the
-//! structures it reads. No code was taken from them.
+//! inlinedata.rst, attributes.rst, checksums.rst, journal.rst); each
+//! submodule names the structures it reads. No code was taken from them.
 //!
-//! File bytes are served through [`Runs`] straight from the volume;
+//! File bytes are served through [`Runs`] straight from the volume (the
+//! journal overlay, when one was replayed);
 //! metadata is read through a bounded [`BlockCache`], and parsed inodes and
 //! directory listings are kept in bounded caches whose locks are never held
 //! while the volume is read.
