@@ -28,8 +28,11 @@
 # commit, nothing checkpointed) between batches; then `xfs_io -x -c
 # 'shutdown -f'` (flush the log, stop the journal) and a copy of the backing
 # file taken before umount (which would write the dirty buffers home): the
-# crash image. A copy of it is then mounted (the kernel replays the journal) and walked for the
-# manifest.
+# crash image. A copy of it is then mounted (the kernel replays the
+# journal) and walked for the manifest. The script fails if needs_recovery
+# is not set or if every change reached the disk anyway. Timing matters
+# little: periodic commits only add transactions; a checkpoint by writeback
+# before the shutdown would show in `absent_on_disk`.
 #
 # Needs root, e2fsprogs, xfsprogs (xfs_io), python3, zstd.
 set -euo pipefail
