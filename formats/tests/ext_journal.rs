@@ -323,3 +323,23 @@ fn the_fuzz_seed_reaches_the_replay() {
     let d = find(&*fs, "d").expect("d");
     assert_eq!(fs.read_dir(d).expect("d").len(), 20);
 }
+
+#[test]
+fn an_external_journal_is_not_replayed_and_said_so() {
+    // ext3-dirty (no metadata_csum: no superblock checksum to redo) made
+    // to name an external journal: no inode, a device number.
+    let name = "ext3-dirty";
+    let mut img = image(name);
+    img[1024 + 0xE0..1024 + 0xE4].copy_from_slice(&0u32.to_le_bytes());
+    img[1024 + 0xE4..1024 + 0xE8].copy_from_slice(&0x0801u32.to_le_bytes());
+    let fs = open_with(img, false).expect(name);
+    let w = &fs.info().warnings;
+    assert!(
+        w.iter()
+            .any(|w| w.contains("external journal not available") && w.contains("may be stale")),
+        "{w:?}"
+    );
+    for p in manifest(name)["absent_on_disk"].as_array().expect("absent") {
+        assert!(find(&*fs, p.as_str().expect("path")).is_none());
+    }
+}
