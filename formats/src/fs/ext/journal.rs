@@ -11,7 +11,8 @@
 //! three passes of the kernel's recovery are followed: the scan for the
 //! end of the log (a block without the magic, of another sequence, of an
 //! unknown type, or, under csum v2/v3, a descriptor, revoke or commit block
-//! failing its checksum ends it; a trailing transaction without its commit
+//! failing its checksum (with the old compat checksum, a commit block
+//! whose CRC-32 of the transaction differs) ends it; a trailing transaction without its commit
 //! block is not applied), the revoke records of the committed transactions
 //! (a block keeps the highest sequence revoking it), and the replay (a
 //! tagged block revoked by the same or a later transaction is skipped; a
@@ -38,6 +39,13 @@ const COMMIT: u32 = 2;
 const SUPERBLOCK_V1: u32 = 3;
 const SUPERBLOCK_V2: u32 = 4;
 const REVOKE: u32 = 5;
+
+/// The old whole-transaction checksum (CRC-32, big-endian) in the
+/// commit block.
+const COMPAT_CHECKSUM: u32 = 0x1;
+/// Its checksum type and size in the commit block.
+const CRC32_TYPE: u8 = 1;
+const CRC32_SIZE: u8 = 4;
 
 const INCOMPAT_REVOKE: u32 = 0x1;
 const INCOMPAT_64BIT: u32 = 0x2;
@@ -88,6 +96,7 @@ pub(crate) struct JournalSb {
     /// First block of the log to replay; 0 when the journal is clean.
     pub start: u32,
     pub incompat: u32,
+    pub compat: u32,
     /// The CRC-32C seed of csum v2/v3 (from the journal UUID).
     pub csum_seed: u32,
 }
@@ -123,10 +132,10 @@ impl JournalSb {
                 "{maxlen} blocks, but the journal inode holds {len_blocks}"
             ));
         }
-        let (incompat, seed_ok) = if v2 {
-            (be32(b, 0x28), true)
+        let (compat, incompat, seed_ok) = if v2 {
+            (be32(b, 0x24), be32(b, 0x28), true)
         } else {
-            (0, false)
+            (0, 0, false)
         };
         let unknown = incompat & !INCOMPAT_KNOWN;
         if unknown != 0 {
@@ -174,6 +183,7 @@ impl JournalSb {
             sequence: be32(b, 0x18),
             start,
             incompat,
+            compat,
             csum_seed,
         })
     }
@@ -313,6 +323,35 @@ fn data_csum_ok(jsb: &JournalSb, tag: &Tag, seq: u32, data: &[u8]) -> bool {
     }
 }
 
+/// CRC-32 with the polynomial 0x04C11DB7, most significant bit first, no
+/// inversions: the register the old compat checksum chains through a
+/// transaction's descriptor and data blocks from `!0`.
+fn crc32_be(mut crc: u32, data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = (i as u32) << 24;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 0x8000_0000 != 0 {
+                    (c << 1) ^ 0x04C1_1DB7
+                } else {
+                    c << 1
+                };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    };
+    for &b in data {
+        crc = (crc << 8) ^ TABLE[((crc >> 24) as u8 ^ b) as usize];
+    }
+    crc
+}
+
 /// `a` after `b`, in sequence numbers that wrap.
 fn seq_after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
@@ -390,6 +429,14 @@ pub(crate) fn replay(j: &dyn ReadAt, block_size: u32, fs_blocks: u64) -> Result<
         revokes: Vec::new(),
     };
     let mut revoke_count = 0usize;
+    // The old compat checksum of the transaction so far.
+    let v1 = jsb.compat & COMPAT_CHECKSUM != 0;
+    let mut crc = !0u32;
+    let mut data = if v1 {
+        vec![0u8; block_size as usize]
+    } else {
+        Vec::new()
+    };
     let mut pos = jsb.start;
     let mut walked = 0u64;
     'scan: loop {
@@ -419,6 +466,9 @@ pub(crate) fn replay(j: &dyn ReadAt, block_size: u32, fs_blocks: u64) -> Result<
                     ));
                     break;
                 }
+                if v1 {
+                    crc = crc32_be(crc, &buf);
+                }
                 for tag in tags(&jsb, &buf) {
                     if walked >= log_len {
                         out.warnings.push(format!(
@@ -426,6 +476,13 @@ pub(crate) fn replay(j: &dyn ReadAt, block_size: u32, fs_blocks: u64) -> Result<
                             cur.seq
                         ));
                         break 'scan;
+                    }
+                    if v1 {
+                        if let Err(e) = read(pos, &mut data) {
+                            out.warnings.push(format!("{e}: the log ends there"));
+                            break 'scan;
+                        }
+                        crc = crc32_be(crc, &data);
                     }
                     cur.blocks.push((tag, pos));
                     pos = jsb.next(pos);
@@ -439,6 +496,19 @@ pub(crate) fn replay(j: &dyn ReadAt, block_size: u32, fs_blocks: u64) -> Result<
                         cur.seq
                     ));
                     break;
+                }
+                if v1 {
+                    let (kind, size, found) = (buf[12], buf[13], be32(&buf, 16));
+                    let ok = (kind == CRC32_TYPE && size == CRC32_SIZE && found == crc)
+                        || (kind == 0 && size == 0 && found == 0);
+                    if !ok {
+                        out.warnings.push(format!(
+                            "transaction {}: commit block {here} fails the transaction's CRC-32: the log ends there",
+                            cur.seq
+                        ));
+                        break;
+                    }
+                    crc = !0;
                 }
                 let seq = cur.seq.wrapping_add(1);
                 committed.push(std::mem::replace(
@@ -641,6 +711,7 @@ mod tests {
             sequence: 1,
             start: 1,
             incompat,
+            compat: 0,
             csum_seed: 0x1234_5678,
         }
     }
@@ -787,6 +858,10 @@ mod tests {
 
     impl Log {
         fn new(incompat: u32, start: u32, sequence: u32) -> Log {
+            Log::with_compat(0, incompat, start, sequence)
+        }
+
+        fn with_compat(compat: u32, incompat: u32, start: u32, sequence: u32) -> Log {
             let bs = 1024;
             let uuid = [7u8; 16];
             let mut sb = vec![0u8; bs];
@@ -801,6 +876,7 @@ mod tests {
             ] {
                 sb[at..at + 4].copy_from_slice(&v.to_be_bytes());
             }
+            sb[0x24..0x28].copy_from_slice(&compat.to_be_bytes());
             sb[0x28..0x2C].copy_from_slice(&incompat.to_be_bytes());
             sb[0x30..0x40].copy_from_slice(&uuid);
             sb[0x50] = CRC32C;
@@ -884,7 +960,11 @@ mod tests {
                 data.push(bytes);
             }
             self.seal(&mut d, 1020);
+            let mut crc = crc32_be(!0, &d);
             self.put(d);
+            for b in &data {
+                crc = crc32_be(crc, b);
+            }
             let placed = data.into_iter().map(|b| self.put(b)).collect();
             if !revoked.is_empty() {
                 let mut r = self.header(REVOKE, seq);
@@ -906,6 +986,10 @@ mod tests {
                 let mut c = self.header(COMMIT, seq);
                 c[12] = CRC32C;
                 c[13] = 4;
+                if j.compat & COMPAT_CHECKSUM != 0 {
+                    c[12] = CRC32_TYPE;
+                    c[16..20].copy_from_slice(&crc.to_be_bytes());
+                }
                 self.seal(&mut c, 16);
                 self.put(c);
             }
@@ -1029,5 +1113,28 @@ mod tests {
             "{:?}",
             r.warnings
         );
+    }
+
+    #[test]
+    fn the_old_compat_checksum_covers_descriptors_and_data() {
+        // CRC-32/MPEG-2's check value: this polynomial, MSB first, from !0.
+        assert_eq!(crc32_be(!0, b"123456789"), 0x0376_E6E7);
+        let mut log = Log::with_compat(COMPAT_CHECKSUM, INCOMPAT_REVOKE, 1, 1);
+        log.txn(1, &[(10, fill(1))], &[], true);
+        let second = log.txn(2, &[(11, fill(2)), (12, fill(3))], &[], true);
+        let good = log.bytes();
+        let (r, _) = replayed(good.clone());
+        assert_eq!(r.transactions, 2, "{:?}", r.warnings);
+        // A damaged data block fails the second transaction's CRC.
+        let mut bad = good.clone();
+        bad[second[1] as usize * 1024 + 7] ^= 1;
+        let (r, read) = replayed(bad);
+        assert_eq!((r.transactions, read(12)), (1, fill(0)));
+        assert!(r.warnings[0].contains("CRC-32"), "{:?}", r.warnings);
+        // A commit block claiming no checksum (type and size 0) passes.
+        let mut none = good;
+        let commit = (second[1] as usize + 1) * 1024;
+        none[commit + 12..commit + 20].fill(0);
+        assert_eq!(replayed(none).0.transactions, 2);
     }
 }
