@@ -8,17 +8,22 @@
 //! `s_start` with sequence `s_sequence`. Each transaction is descriptor
 //! blocks (each a list of tags, each tag naming the filesystem block the
 //! next log block is a copy of), revoke blocks, and a commit block. The
-//! three passes of the kernel's recovery are followed: the scan for the
-//! end of the log (a block without the magic, of another sequence, of an
-//! unknown type, or, under csum v2/v3, a descriptor, revoke or commit block
-//! failing its checksum (with the old compat checksum, a commit block
-//! whose CRC-32 of the transaction differs) ends it; a trailing transaction without its commit
-//! block is not applied), the revoke records of the committed transactions
-//! (a block keeps the highest sequence revoking it), and the replay (a
-//! tagged block revoked by the same or a later transaction is skipped; a
-//! copy failing its tag checksum is skipped with a warning; the newest copy
-//! wins). The result is a map from filesystem block to the byte offset of
-//! its copy in the journal, served by [`Overlay`].
+//! three passes of the kernel's recovery are followed:
+//!
+//! - the scan for the end of the log: a block without the magic, of
+//!   another sequence or of an unknown type ends it, and so does, under
+//!   csum v2/v3, a descriptor, revoke or commit block failing its checksum,
+//!   or, with the old compat checksum, a commit block whose CRC-32 of the
+//!   transaction differs; a trailing transaction without its commit block
+//!   is not applied;
+//! - the revoke records of the committed transactions: a block keeps the
+//!   highest sequence revoking it;
+//! - the replay: a tagged block revoked by the same or a later transaction
+//!   is skipped, a copy failing its tag checksum is skipped with a
+//!   warning, the newest copy wins.
+//!
+//! The result is a map from filesystem block to the byte offset of its copy
+//! in the journal, served by [`Overlay`].
 //!
 //! Sources: the kernel's `Documentation/filesystems/ext4/journal.rst`
 //! ("Journal (jbd2)": the superblock, block header, descriptor, tag, revoke
