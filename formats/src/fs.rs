@@ -183,6 +183,9 @@ pub struct FsOptions {
     /// [`FsError::Corrupt`] errors, never panics or reads of the wrong
     /// length.
     pub ignore_checksums: bool,
+    /// ext3/ext4: show the volume as it lies on disk, without replaying a
+    /// journal that needs recovery (the default replays it in memory).
+    pub no_journal_replay: bool,
 }
 
 /// A filesystem reader's error.

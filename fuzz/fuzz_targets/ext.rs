@@ -9,7 +9,10 @@
 //! length in 512-byte sectors: u32 LE]` then chunks `[first sector: u32
 //! LE][sectors: u16 LE][sectors * 512 bytes]`; all else reads as zeros. The
 //! seeds (`seeds/ext/*`, made by `images/ext.sh`) are a 1 MiB ext2 volume
-//! with 1 KiB blocks and a 1 MiB ext4 with inline_data and metadata_csum.
+//! with 1 KiB blocks and a 1 MiB ext4 with inline_data and metadata_csum;
+//! `seeds/ext/dirty` (made by `images/ext-journal.sh`) is a 4 MiB ext4
+//! whose journal needs recovery (committed transactions, csum v3), so the
+//! journal replay and the overlay it builds are reached.
 //!
 //! When bit 0 of the flags is set the harness recomputes the superblock's
 //! metadata_csum checksum after mutation, so mutations of the superblock

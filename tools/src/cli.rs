@@ -94,6 +94,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub ignore_checksums: bool,
 
+    /// Inside disk images, show ext3/ext4 volumes as they lie on disk
+    /// instead of replaying in memory a journal that needs recovery (the
+    /// view is then stale, and a warning says so).
+    #[arg(long, global = true)]
+    pub no_journal_replay: bool,
+
     /// For testing only: scrypt N for new keys (see VAULTFS_TEST_KDF_N).
     #[arg(long, env = "VAULTFS_TEST_KDF_N", global = true, hide = true)]
     pub test_kdf_n: Option<u64>,

@@ -409,6 +409,7 @@ fn global(g: cli::GlobalArgs) -> Result<Global> {
     let fs = vaultfs_formats::fs::FsOptions {
         streams: g.streams,
         ignore_checksums: g.ignore_checksums,
+        no_journal_replay: g.no_journal_replay,
         ..Default::default()
     };
     Ok(Global {

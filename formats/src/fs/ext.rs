@@ -14,8 +14,11 @@
 //! it, uninit_bg's CRC-16 of each group descriptor); a
 //! mismatch is a [`FsError::Checksum`] naming the structure, or, with
 //! [`FsOptions::ignore_checksums`], counted in [`VolumeInfo::warnings`]
-//! and the structure parsed as it is. A journal that
-//! needs recovery is reported in [`VolumeInfo::warnings`], not replayed.
+//! and the structure parsed as it is. An internal journal that needs
+//! recovery is replayed in memory as the kernel does on mount (`journal`:
+//! an overlay, the volume is never written) unless
+//! [`FsOptions::no_journal_replay`]; what happened is said in
+//! [`VolumeInfo::warnings`].
 //!
 //! Not supported, refused with [`FsError::Unsupported`]: encrypted inodes
 //! (fscrypt), inline data kept in an EA inode, the compression, dirdata and
@@ -27,10 +30,11 @@
 //!
 //! Sources: the kernel's `Documentation/filesystems/ext4/` (super.rst,
 //! group_descr.rst, blockgroup.rst, inodes.rst, ifork.rst, directory.rst,
-//! inlinedata.rst, attributes.rst, checksums.rst); each submodule names the
-//! structures it reads. No code was taken from them.
+//! inlinedata.rst, attributes.rst, checksums.rst, journal.rst); each
+//! submodule names the structures it reads. No code was taken from them.
 //!
-//! File bytes are served through [`Runs`] straight from the volume;
+//! File bytes are served through [`Runs`] straight from the volume (the
+//! journal overlay, when one was replayed);
 //! metadata is read through a bounded [`BlockCache`], and parsed inodes and
 //! directory listings are kept in bounded caches whose locks are never held
 //! while the volume is read.
@@ -42,6 +46,7 @@ mod extent;
 mod group;
 mod inline;
 mod inode;
+mod journal;
 mod sb;
 
 use std::collections::HashMap;
@@ -104,8 +109,26 @@ enum Data {
 
 impl ExtFs {
     /// Opens the ext2/3/4 filesystem on `vol`: checks the superblock, the
-    /// first group descriptor and the root inode.
+    /// first group descriptor and the root inode. A journal that needs
+    /// recovery is replayed in memory unless `opts.no_journal_replay`.
     pub fn open(vol: Source, opts: &FsOptions) -> Result<ExtFs, FsError> {
+        let mut fs = ExtFs::at(vol, opts)?;
+        if fs.sb.has(INCOMPAT_RECOVER) {
+            if opts.no_journal_replay {
+                fs.warnings.push(
+                    "the journal needs recovery and was not replayed (no_journal_replay): the view may be stale"
+                        .into(),
+                );
+            } else {
+                fs = fs.with_journal(opts);
+            }
+        }
+        fs.check_root()?;
+        Ok(fs)
+    }
+
+    /// The filesystem on `vol` from its superblock, nothing else checked.
+    fn at(vol: Source, opts: &FsOptions) -> Result<ExtFs, FsError> {
         let mut head = vec![0u8; sb::SB_LEN];
         vol.read_exact_at(sb::SB_OFFSET, &mut head)?;
         let checks = Checks::new(opts);
@@ -140,13 +163,13 @@ impl ExtFs {
                 fs.sb.size()
             ));
         }
-        if fs.sb.has(INCOMPAT_RECOVER) {
-            fs.warnings.push(
-                "the journal needs recovery (it was not replayed): the view may be stale".into(),
-            );
-        }
-        fs.group(0)?;
-        let root = fs.inode(2)?;
+        Ok(fs)
+    }
+
+    /// The first group descriptor and the root inode, which every use needs.
+    fn check_root(&self) -> Result<(), FsError> {
+        self.group(0)?;
+        let root = self.inode(2)?;
         if root.meta.kind != FileKind::Dir {
             return Err(FsError::corrupt(
                 "ext4 root inode 2",
@@ -154,7 +177,103 @@ impl ExtFs {
                 format!("is a {:?}", root.meta.kind),
             ));
         }
-        Ok(fs)
+        Ok(())
+    }
+
+    /// This filesystem with its journal replayed in memory (the superblock
+    /// re-read and everything re-derived through the overlay), or as it
+    /// is, with a warning saying why not.
+    fn with_journal(mut self, opts: &FsOptions) -> ExtFs {
+        match self.journal_overlay() {
+            Err(why) => {
+                self.warnings.push(format!(
+                    "the journal needs recovery but was not replayed ({why}): the view may be stale"
+                ));
+                self
+            }
+            Ok((None, notes)) => {
+                self.warnings.extend(notes);
+                self
+            }
+            Ok((Some(overlay), notes)) => {
+                let bs = self.sb.block_size;
+                let replayed = ExtFs::at(overlay, opts).and_then(|f| {
+                    if f.sb.block_size != bs {
+                        return Err(FsError::corrupt(
+                            "ext superblock",
+                            sb::SB_OFFSET,
+                            format!("block size {} after replay, {bs} before", f.sb.block_size),
+                        ));
+                    }
+                    f.check_root().map(|()| f)
+                });
+                match replayed {
+                    Ok(mut f) => {
+                        f.warnings.extend(notes);
+                        f
+                    }
+                    Err(e) => {
+                        self.warnings.push(format!(
+                            "the journal needs recovery but was not replayed (the volume after replay is unreadable: {e}): the view may be stale"
+                        ));
+                        self
+                    }
+                }
+            }
+        }
+    }
+
+    /// The volume with the journal's committed transactions laid over it
+    /// (`None` when there is nothing to lay), and what replay has to say;
+    /// an error is why the journal cannot be replayed.
+    fn journal_overlay(&self) -> Result<(Option<Source>, Vec<String>), String> {
+        let sb = &self.sb;
+        if sb.journal_inum == 0 {
+            if sb.journal_dev != 0 || sb.journal_uuid != [0; 16] {
+                return Err(format!(
+                    "external journal not available: device {:#x}",
+                    sb.journal_dev
+                ));
+            }
+            return Err("the superblock names no journal inode".into());
+        }
+        let ino = sb.journal_inum;
+        let inode = self
+            .inode(u64::from(ino))
+            .map_err(|e| format!("journal inode {ino}: {e}"))?;
+        if inode.meta.kind != FileKind::File {
+            return Err(format!(
+                "journal inode {ino} is a {:?}, not a file",
+                inode.meta.kind
+            ));
+        }
+        let journal = self
+            .source(&inode)
+            .map_err(|e| format!("journal inode {ino}: {e}"))?;
+        let r = journal::replay(&*journal, sb.block_size, sb.blocks_count)
+            .map_err(|e| format!("journal inode {ino}: {e}"))?;
+        let mut notes = r.warnings;
+        if r.empty {
+            notes.push(
+                "the journal is marked as needing recovery but holds no transaction: nothing to replay"
+                    .into(),
+            );
+            return Ok((None, notes));
+        }
+        let seqs = r
+            .seqs
+            .map(|(a, b)| format!(" (seq {a}..{b})"))
+            .unwrap_or_default();
+        notes.push(format!(
+            "journal replayed in memory: {} transactions{seqs}, {} blocks",
+            r.transactions,
+            r.copies.len()
+        ));
+        if r.copies.is_empty() {
+            return Ok((None, notes));
+        }
+        let overlay = journal::Overlay::new(self.vol.clone(), journal, sb.block_size, r.copies);
+        Ok((Some(Arc::new(overlay)), notes))
     }
 
     /// Reads `len` bytes of metadata at `offset` through the cache.

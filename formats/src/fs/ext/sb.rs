@@ -84,6 +84,11 @@ pub(crate) struct Superblock {
     pub backup_bgs: [u32; 2],
     /// The seed of every metadata checksum (metadata_csum), else 0.
     pub csum_seed: u32,
+    /// The journal's inode (0: none, or an external journal), the external
+    /// journal's device number and UUID.
+    pub journal_inum: u32,
+    pub journal_dev: u32,
+    pub journal_uuid: [u8; 16],
 }
 
 impl Superblock {
@@ -205,7 +210,13 @@ impl Superblock {
             first_meta_bg: le32(b, 0x104),
             backup_bgs: [le32(b, 0x24C), le32(b, 0x250)],
             csum_seed: 0,
+            journal_inum: if rev >= 1 { le32(b, 0xE0) } else { 0 },
+            journal_dev: if rev >= 1 { le32(b, 0xE4) } else { 0 },
+            journal_uuid: [0; 16],
         };
+        if rev >= 1 {
+            sb.journal_uuid.copy_from_slice(&b[0xD0..0xE0]);
+        }
         if sb.metadata_csum() {
             if b[0x175] != 1 {
                 return Err(bad(format!(
