@@ -427,3 +427,60 @@ fn a_checksum_mismatch_names_the_structure_and_the_flag() {
         .expect("sizes/s1");
     assert_eq!(sha(&one), want["sha256"].as_str().expect("sha"));
 }
+
+#[test]
+fn a_crashed_ext4_shows_its_replayed_journal_unless_asked_not_to() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = unpack(dir.path(), "fs/ext4-dirty.img.zst", "dirty.img");
+    let img = img.to_str().expect("utf-8 path");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &zstd::decode_all(
+            &std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../images/fs/ext4-dirty.manifest.json.zst"),
+            )
+            .expect("manifest")[..],
+        )
+        .expect("zstd"),
+    )
+    .expect("json");
+    // Files the kernel sees after its recovery but debugfs (no replay)
+    // does not find on disk.
+    let absent: Vec<String> = manifest["absent_on_disk"]
+        .as_array()
+        .expect("absent_on_disk")
+        .iter()
+        .map(|p| format!("/fs/{}", p.as_str().expect("path")))
+        .collect();
+    assert!(!absent.is_empty());
+
+    let r = run(&["ls", "--image", img]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for p in &absent {
+        assert!(
+            r.stdout.lines().any(|l| l == p),
+            "{p} missing:\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.stderr.contains("journal replayed in memory"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(&["--no-journal-replay", "ls", "--image", img]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for p in &absent {
+        assert!(
+            !r.stdout.lines().any(|l| l == p),
+            "{p} listed:\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.stderr.contains("not replayed") && r.stderr.contains("the view may be stale"),
+        "{}",
+        r.stderr
+    );
+}

@@ -325,7 +325,12 @@ mod tests {
         b[0x1C] = 4;
         b[0x20..0x24].copy_from_slice(&(8192u32 * 16).to_le_bytes());
         b[0x24..0x28].copy_from_slice(&8192u32.to_le_bytes());
-        assert_eq!(Superblock::parse(&b, &Checks::default()).expect("bigalloc").groups(), 1);
+        assert_eq!(
+            Superblock::parse(&b, &Checks::default())
+                .expect("bigalloc")
+                .groups(),
+            1
+        );
         b[0x24..0x28].copy_from_slice(&8191u32.to_le_bytes());
         let e = Superblock::parse(&b, &Checks::default()).expect_err("clusters per group");
         assert!(e.to_string().contains("clusters of 16 blocks"), "{e}");
