@@ -9,7 +9,11 @@
 #                      with a space, hardlinks, a sparse file, a fragmented
 #                      file (falloc + every other block written: alternating
 #                      written and unwritten extents), files in AG >= 1, a
-#                      reflinked copy and distinct mtimes with nanoseconds.
+#                      reflinked copy and distinct mtimes with nanoseconds;
+#                      extended attributes set through the kernel
+#                      (xfs-tree.py xattrs): shortform, a leaf with a
+#                      remote value, node form (xattr/many), a POSIX ACL, a
+#                      directory and a symlink, read back into the manifest.
 #   fs/xfs-v4.img.zst  400 MiB v4 (-m crc=0) volume, same geometry, from the
 #                      protofile only (the kernel here has no V4 support, so
 #                      it cannot be mounted; its mtimes are mkfs's clock and
@@ -154,10 +158,23 @@ for name, t in [("future", [4102444800, 500000000]), ("past", [-1000000001, 7500
     new.append({"path": "times/" + name, "type": "file", "size": 10, "sha256": sha, "nlink": 1, "mtime": t})
 subprocess.check_call(tree + ["add", m, json.dumps(new)])
 EOF2
+$tree xattrs "$mnt" "$m5"
 $tree stamp "$mnt" "$m5"
 frag_ino=$(ino_of sparse/frag)
+s1_ino=$(ino_of sizes/s1)
+many_ino=$(ino_of xattr/many)
+s0_ino=$(ino_of sizes/s0)
 umount "$mnt"
 want "$tmp/v5.img" "$frag_ino" 'core.format = 3 '
+# The attribute forks: shortform, leaf (with a remote value), node.
+db -c "inode $s0_ino" -c "print core.aformat" "$tmp/v5.img" | grep >/dev/null 'core.aformat = 1 ' ||
+    { echo "xfs.sh: sizes/s0's attributes are not shortform" >&2; exit 1; }
+db -c "inode $s1_ino" -c "ablock 0" -c "print hdr.info.hdr.magic" "$tmp/v5.img" | grep >/dev/null '0x3bee' ||
+    { echo "xfs.sh: sizes/s1's attributes are not a leaf" >&2; exit 1; }
+db -c "inode $s1_ino" -c "ablock 0" -c "print" "$tmp/v5.img" | grep >/dev/null 'valueblk' ||
+    { echo "xfs.sh: sizes/s1 has no remote value" >&2; exit 1; }
+db -c "inode $many_ino" -c "ablock 0" -c "print hdr.info.hdr.magic" "$tmp/v5.img" | grep >/dev/null '0x3ebe' ||
+    { echo "xfs.sh: xattr/many's attributes are not in node form" >&2; exit 1; }
 check_dirs "$tmp/v5.img"
 zstd -q -19 -f "$tmp/v5.img" -o fs/xfs-v5.img.zst
 

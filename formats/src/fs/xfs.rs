@@ -3,7 +3,9 @@
 //! symlink blocks), AG-relative block and inode numbers translated through
 //! the AG geometry (never as linear numbers), inodes v1-v3, data forks in
 //! local, extent-list and bmbt form, directories in shortform, block, leaf
-//! and node form (listed from their data blocks), symlinks local and remote.
+//! and node form (listed from their data blocks), symlinks local and remote,
+//! extended attributes in shortform, leaf and node form with remote values
+//! (`attr`).
 //!
 //! Sources: "XFS Algorithms & Data Structures" (3rd edition, the kernel's
 //! `Documentation/filesystems/xfs/`), kernel `fs/xfs/libxfs/xfs_format.h`,
@@ -18,6 +20,7 @@
 //! reported in [`VolumeInfo::warnings`] (the reader does not replay it).
 
 mod ag;
+mod attr;
 mod bmap;
 mod crc;
 mod dir;
@@ -32,7 +35,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{
-    DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata, VolumeInfo,
+    DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata, VolumeInfo, Xattr,
 };
 use crate::io::{BlockCache, ReadAt, Run, Runs, Source};
 use inode::{Format, Inode};
@@ -297,6 +300,11 @@ impl Filesystem for XfsFs {
             FsError::corrupt(format!("XFS inode {ino} data"), inode.offset, e.to_string())
         })?;
         Ok(Arc::new(r))
+    }
+
+    fn xattrs(&self, ino: Ino) -> Result<Vec<Xattr>, FsError> {
+        let inode = self.inode(ino.0)?;
+        self.attrs(&inode)
     }
 
     fn details(&self, ino: Ino) -> Result<Vec<(String, String)>, FsError> {
