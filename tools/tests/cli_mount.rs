@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
@@ -698,4 +698,72 @@ fn damage_is_eio_never_enoent() {
     signal(m.pid(), "INT");
     assert_eq!(m.wait_exit(Duration::from_secs(20)).code(), Some(0));
     assert!(!is_mounted(&mnt), "still mounted after SIGINT");
+}
+
+/// `getfattr -d -m - -e hex` of `path`: name -> hex value (without `0x`).
+fn getfattr(path: &Path) -> BTreeMap<String, String> {
+    let out = Command::new("getfattr")
+        .args(["-d", "-m", "-", "--absolute-names", "-e", "hex"])
+        .arg(path)
+        .output()
+        .expect("getfattr (Debian package attr) must be installed");
+    assert!(out.status.success(), "getfattr {path:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_start_matches("0x").to_string()))
+        .collect()
+}
+
+#[test]
+fn mount_serves_extended_attributes() {
+    require_fuse();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("ext4.img");
+    unpack("fs/ext4.img.zst", &img);
+    let packed =
+        fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs/ext4.manifest.json.zst"))
+            .expect("manifest");
+    let m: serde_json::Value =
+        serde_json::from_slice(&zstd::decode_all(packed.as_slice()).expect("zstd")).expect("json");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let mut cmd = common::vaultfs();
+    cmd.args(["mount", "--image"]).arg(&img).arg(&mnt);
+    let _m = Mounted::start(cmd, &mnt, dir.path().join("mount.log"), "fs/sizes");
+    let mut checked = 0;
+    for e in m["entries"].as_array().expect("entries") {
+        let Some(x) = e["xattrs"].as_object() else {
+            continue;
+        };
+        let path = e["path"].as_str().expect("path");
+        if e["type"] == "symlink" {
+            continue; // getfattr follows symlinks; -h is not asked here
+        }
+        // What any caller may read: user.* and security.* (trusted.* needs
+        // CAP_SYS_ADMIN, POSIX ACLs are the kernel's business).
+        let want: BTreeMap<String, String> = x
+            .iter()
+            .filter(|(k, _)| k.starts_with("user.") || k.starts_with("security."))
+            .map(|(k, v)| (k.clone(), v.as_str().expect("hex").to_string()))
+            .collect();
+        let got: BTreeMap<String, String> = getfattr(&mnt.join("fs").join(path))
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("user.") || k.starts_with("security."))
+            .collect();
+        assert_eq!(got, want, "{path}");
+        checked += want.len();
+    }
+    assert!(checked >= 7, "only {checked} attributes compared");
+    // An absent attribute is ENODATA ("No such attribute").
+    let out = Command::new("getfattr")
+        .args(["-n", "user.absent"])
+        .arg(mnt.join("fs/sizes/s0"))
+        .output()
+        .expect("getfattr");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No such attribute"),
+        "{out:?}"
+    );
 }
