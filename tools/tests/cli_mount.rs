@@ -700,6 +700,34 @@ fn damage_is_eio_never_enoent() {
     assert!(!is_mounted(&mnt), "still mounted after SIGINT");
 }
 
+/// `getxattr(2)` of `name` on `path` with a buffer of `size` bytes (0: a
+/// size query): the result, the errno when it is -1, and the buffer.
+#[allow(unsafe_code)]
+fn raw_getxattr(
+    path: &std::ffi::CStr,
+    name: &std::ffi::CStr,
+    size: usize,
+) -> (isize, Option<i32>, Vec<u8>) {
+    let mut buf = vec![0u8; size];
+    let ptr = if size == 0 {
+        std::ptr::null_mut()
+    } else {
+        buf.as_mut_ptr().cast()
+    };
+    // SAFETY: NUL-terminated strings and a buffer of `size` bytes (or
+    // null with size 0, the size query).
+    let r = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), ptr, size) };
+    let errno = (r < 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    (r, errno, buf)
+}
+
+/// `listxattr(2)` of `path` asked for its size.
+#[allow(unsafe_code)]
+fn raw_listxattr_size(path: &std::ffi::CStr) -> isize {
+    // SAFETY: a NUL-terminated path; null with size 0 is the size query.
+    unsafe { libc::listxattr(path.as_ptr(), std::ptr::null_mut(), 0) }
+}
+
 /// `getfattr -d -m - -e hex` of `path`: name -> hex value (without `0x`).
 fn getfattr(path: &Path) -> BTreeMap<String, String> {
     let out = Command::new("getfattr")
@@ -755,6 +783,32 @@ fn mount_serves_extended_attributes() {
         checked += want.len();
     }
     assert!(checked >= 7, "only {checked} attributes compared");
+    // The raw calls: size 0 asks the size, a short buffer is ERANGE, an
+    // absent name ENODATA.
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("path");
+    let s0 = c(&mnt.join("fs/sizes/s0"));
+    let name = std::ffi::CString::new("user.small").expect("name");
+    let absent = std::ffi::CString::new("user.absent").expect("name");
+    let size = raw_getxattr(&s0, &name, 0).0;
+    let short = raw_getxattr(&s0, &name, 2);
+    let (full, _, buf) = raw_getxattr(&s0, &name, 64);
+    let missing = raw_getxattr(&s0, &absent, 64);
+    let short = (short.0, short.1);
+    let missing = (missing.0, missing.1);
+    let list_size = raw_listxattr_size(&s0);
+    assert_eq!(size, 5);
+    assert_eq!(short, (-1, Some(libc::ERANGE)));
+    assert_eq!(full, 5);
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(missing, (-1, Some(libc::ENODATA)));
+    let names: usize = getfattr(&mnt.join("fs/sizes/s0"))
+        .keys()
+        .map(|k| k.len() + 1)
+        .sum();
+    assert_eq!(
+        list_size, names as isize,
+        "listxattr's size: every name and its NUL"
+    );
     // An absent attribute is ENODATA ("No such attribute").
     let out = Command::new("getfattr")
         .args(["-n", "user.absent"])
