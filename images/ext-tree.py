@@ -5,6 +5,13 @@ reader). File content is xfs-tree.py's self-describing scheme: byte i of a
 file is a function of its path and i alone.
 
   ext-tree.py make SRC MANIFEST KIND   KIND: small | big | deep | triple
+
+Extended attributes are set on a few entries of the source tree (mke2fs -d
+copies them) and recorded in the manifest as "xattrs": {name: hex value},
+read back from the source tree through the kernel (os.getxattr), so POSIX
+ACLs appear in the form getxattr returns. EXT_XATTR_BIG (default 3000) is
+the size of the one large value on sizes/s1: past a 256-byte inode, so it
+goes to the external attribute block (or an EA inode with ea_inode).
 """
 import hashlib
 import importlib
@@ -116,6 +123,7 @@ def make(src, manifest, kind):
         file("triple/sparse", (70 << 20) + 5000,
              [[0, 100], [12 * 1024 - 40, 80], [268 * 1024 - 40, 80], [t - 40, 80],
               [t + 256 * 1024 - 40, 80], [70 << 20, 5000]])
+    xattrs(src, entries, int(os.environ.get("EXT_XATTR_BIG", "3000")))
     # Stamp children before parents (directories after their contents).
     for e in sorted(entries, key=lambda e: e["path"], reverse=True):
         if e.get("same_as"):
@@ -128,6 +136,41 @@ def make(src, manifest, kind):
     entries.append({"path": "lost+found", "type": "dir"})  # made by mke2fs
     entries.sort(key=lambda e: e["path"])
     dump({"entries": entries}, manifest)
+
+
+def acl(entries):
+    """A POSIX ACL in the posix_acl_xattr form (version 2)."""
+    out = (2).to_bytes(4, "little")
+    for tag, perm, ident in entries:
+        out += tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + ident.to_bytes(4, "little")
+    return out
+
+
+def xattrs(src, entries, big):
+    """Sets the test attributes in the source tree and records them, as the
+    kernel reads them back, in the entries' "xattrs"."""
+    none = 0xFFFFFFFF
+    want = {
+        "sizes/s0": [("user.small", b"hello"), ("user.empty", b""),
+                     ("user.binary", bytes(range(256))[::7]),
+                     ("security.label", b"system_u:object_r:test_t:s0\0")],
+        "sizes/s1": [("user.big", content("xattr:user.big", 0, big)),
+                     ("user.after-big", b"x")],
+        "sizes/s700": [("system.posix_acl_access",
+                        acl([(1, 6, none), (2, 4, 1000), (4, 4, none), (0x10, 4, none), (0x20, 0, none)]))],
+        "sizes": [("user.dir", "a directory attribute é".encode()),
+                  ("trusted.dir", b"t")],
+        "links/short": [("trusted.link", b"on a symlink")],
+    }
+    by = {e["path"]: e for e in entries}
+    for rel, attrs in want.items():
+        p = os.path.join(src, rel)
+        for name, value in attrs:
+            os.setxattr(p, name, value, follow_symlinks=False)
+        got = {}
+        for name in os.listxattr(p, follow_symlinks=False):
+            got[name] = os.getxattr(p, name, follow_symlinks=False).hex()
+        by[rel]["xattrs"] = got
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@
 #   (Each but the ext4 defaults and ext4-deep also has gone.txt deleted by
 #   debugfs rm; only ext2 keeps its block map, so only there deleted()
 #   must find it.)
+#   Every image: extended attributes set in the source tree by ext-tree.py
+#   (user.*, trusted.* on a directory and a symlink, security.*, a POSIX
+#   ACL, one large value on sizes/s1 that goes to the external attribute
+#   block; on ext4-deep, made with ea_inode, to an EA inode).
 #   fs/ext*.manifest.json.zst the source tree (path, type, size, sha256, mtime
 #                         [secs, nanos], target, nlink, rdev, segments).
 #
@@ -82,7 +86,7 @@ PY
     e2fsck -fn "$img" >/dev/null 2>&1
 }
 
-build ext2-1k small 16M mkfs.ext2 -b 1024
+EXT_XATTR_BIG=700 build ext2-1k small 16M mkfs.ext2 -b 1024
 build ext3 small 24M mkfs.ext3 -b 4096
 debugfs -w -R "feature needs_recovery" "$tmp/ext3.img" >/dev/null 2>&1
 build ext4 big 32M mkfs.ext4 -b 4096
@@ -93,8 +97,8 @@ mid=$(printf 'm%.0s' $(seq 70))/123456789
 debugfs -w -R "symlink /links/mid $mid" "$tmp/ext4-inline.img" >/dev/null 2>&1
 python3 "$here/xfs-tree.py" add "$here/fs/ext4-inline.manifest.json" \
     "{\"path\": \"links/mid\", \"type\": \"symlink\", \"target\": \"$mid\"}"
-TIMES=seconds build ext4-old small 16M mkfs.ext4 -b 2048 -I 128 -O ^metadata_csum,^64bit,uninit_bg
-build ext4-deep deep 32M mkfs.ext4 -b 1024 -N 12000 -O meta_bg,^resize_inode,large_dir
+EXT_XATTR_BIG=1500 TIMES=seconds build ext4-old small 16M mkfs.ext4 -b 2048 -I 128 -O ^metadata_csum,^64bit,uninit_bg
+build ext4-deep deep 32M mkfs.ext4 -b 1024 -N 12000 -O meta_bg,^resize_inode,large_dir,ea_inode
 
 debugfs -R "ex /frag/deep" "$tmp/ext4-deep.img" 2>/dev/null | grep -q '^ 0/ 2' ||
     { echo "ext.sh: frag/deep's extent tree is not of depth 2" >&2; exit 1; }
@@ -108,6 +112,12 @@ debugfs -R "stat /inline/tinydir" "$tmp/ext4-inline.img" 2>/dev/null | grep -q '
     { echo "ext.sh: inline/tinydir is not inline" >&2; exit 1; }
 debugfs -R "stat /links/mid" "$tmp/ext4-inline.img" 2>/dev/null | grep -q 'Flags: 0x10000000' ||
     { echo "ext.sh: links/mid is not inline" >&2; exit 1; }
+for i in ext2-1k ext3 ext4 ext4-inline ext4-old; do
+    debugfs -R "stat /sizes/s1" "$tmp/$i.img" 2>/dev/null | grep -q 'File ACL: [1-9]' ||
+        { echo "ext.sh: $i: sizes/s1 has no external attribute block" >&2; exit 1; }
+done
+debugfs -R "stat /sizes/s1" "$tmp/ext4-deep.img" 2>/dev/null | grep -q 'File ACL: 0' ||
+    { echo "ext.sh: ext4-deep: sizes/s1 should keep user.big in an EA inode" >&2; exit 1; }
 for i in ext2-1k ext3 ext4 ext4-inline ext4-old ext4-deep; do
     zstd -q -19 -f "$tmp/$i.img" -o "fs/$i.img.zst"
     zstd -q -19 -f --rm "fs/$i.manifest.json" -o "fs/$i.manifest.json.zst"

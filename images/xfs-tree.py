@@ -161,6 +161,52 @@ def stamp(mnt, manifest_path):
     dump(m, manifest_path)
 
 
+def acl(entries):
+    """A POSIX ACL in the posix_acl_xattr form (version 2)."""
+    out = (2).to_bytes(4, "little")
+    for tag, perm, ident in entries:
+        out += tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + ident.to_bytes(4, "little")
+    return out
+
+
+def xattrs(mnt, manifest_path):
+    """Sets extended attributes through the kernel on a mounted XFS and
+    records them, as the kernel reads them back, in the manifest entries'
+    "xattrs" ({name: hex}): shortform (sizes/s0), a leaf with a remote
+    value (sizes/s1), node form (xattr/many: 200 values of 100 bytes), a
+    POSIX ACL (sizes/s700), a directory (sizes) and a symlink (links/short,
+    trusted.* as Linux allows no user.* there)."""
+    with open(manifest_path) as f:
+        m = json.load(f)
+    none = 0xFFFFFFFF
+    os.makedirs(os.path.join(mnt, "xattr"), exist_ok=True)
+    open(os.path.join(mnt, "xattr/many"), "wb").close()
+    new = [{"path": "xattr", "type": "dir"},
+           {"path": "xattr/many", "type": "file", "size": 0, "sha256": sha(b""), "nlink": 1}]
+    m["entries"] = [e for e in m["entries"] if e["path"] not in ("xattr", "xattr/many")] + new
+    want = {
+        "sizes/s0": [("user.small", b"hello"), ("user.empty", b""),
+                     ("user.binary", bytes(range(256))[::7]),
+                     ("security.label", b"system_u:object_r:test_t:s0\0")],
+        "sizes/s1": [("user.big", content("xattr:user.big", 0, 5000)),
+                     ("user.after-big", b"x"), ("trusted.t", b"root namespace")],
+        "sizes/s700": [("system.posix_acl_access",
+                        acl([(1, 6, none), (2, 4, 1000), (4, 4, none), (0x10, 4, none), (0x20, 0, none)]))],
+        "sizes": [("user.dir", "a directory attribute \u00e9".encode()), ("trusted.dir", b"t")],
+        "links/short": [("trusted.link", b"on a symlink")],
+        "xattr/many": [(f"user.attr-{i:04d}", content(f"xattr:{i}", 0, 100)) for i in range(200)],
+    }
+    by = {e["path"]: e for e in m["entries"]}
+    for rel, attrs in want.items():
+        p = os.path.join(mnt, rel)
+        for name, value in attrs:
+            os.setxattr(p, name, value, follow_symlinks=False)
+        by[rel]["xattrs"] = {n: os.getxattr(p, n, follow_symlinks=False).hex()
+                             for n in os.listxattr(p, follow_symlinks=False)}
+    m["entries"].sort(key=lambda e: e["path"])
+    dump(m, manifest_path)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "proto":
@@ -178,6 +224,8 @@ if __name__ == "__main__":
                 f.write(content(rel, k * step * bs, bs))
                 f.flush()
                 os.fsync(f.fileno())
+    elif cmd == "xattrs":
+        xattrs(sys.argv[2], sys.argv[3])
     elif cmd == "stamp":
         stamp(sys.argv[2], sys.argv[3])
     elif cmd == "dump":

@@ -9,11 +9,18 @@
 #                      with a space, hardlinks, a sparse file, a fragmented
 #                      file (falloc + every other block written: alternating
 #                      written and unwritten extents), files in AG >= 1, a
-#                      reflinked copy and distinct mtimes with nanoseconds.
+#                      reflinked copy and distinct mtimes with nanoseconds;
+#                      extended attributes set through the kernel
+#                      (xfs-tree.py xattrs): shortform, a leaf with a
+#                      remote value, node form (xattr/many), a POSIX ACL, a
+#                      directory and a symlink, read back into the manifest.
 #   fs/xfs-v4.img.zst  400 MiB v4 (-m crc=0) volume, same geometry, from the
 #                      protofile only (the kernel here has no V4 support, so
 #                      it cannot be mounted; its mtimes are mkfs's clock and
-#                      the manifest has none).
+#                      the manifest has none); extended attributes set by
+#                      xfs_db attr_set (values of 'v', checked with xfs_db's
+#                      printing): shortform, a leaf with a remote value,
+#                      node form.
 #   fs/xfs-v4nf.img.zst  the v4 tree again with `-n ftype=0`: directory
 #                      entries without file types.
 #   fs/xfs-1k.img.zst  300 MiB v5 volume with 1 KiB blocks and 4 KiB
@@ -154,25 +161,104 @@ for name, t in [("future", [4102444800, 500000000]), ("past", [-1000000001, 7500
     new.append({"path": "times/" + name, "type": "file", "size": 10, "sha256": sha, "nlink": 1, "mtime": t})
 subprocess.check_call(tree + ["add", m, json.dumps(new)])
 EOF2
+$tree xattrs "$mnt" "$m5"
 $tree stamp "$mnt" "$m5"
 frag_ino=$(ino_of sparse/frag)
+s1_ino=$(ino_of sizes/s1)
+many_ino=$(ino_of xattr/many)
+s0_ino=$(ino_of sizes/s0)
 umount "$mnt"
 want "$tmp/v5.img" "$frag_ino" 'core.format = 3 '
+# The attribute forks: shortform, leaf (with a remote value), node.
+db -c "inode $s0_ino" -c "print core.aformat" "$tmp/v5.img" | grep >/dev/null 'core.aformat = 1 ' ||
+    { echo "xfs.sh: sizes/s0's attributes are not shortform" >&2; exit 1; }
+db -c "inode $s1_ino" -c "ablock 0" -c "print hdr.info.hdr.magic" "$tmp/v5.img" | grep >/dev/null '0x3bee' ||
+    { echo "xfs.sh: sizes/s1's attributes are not a leaf" >&2; exit 1; }
+db -c "inode $s1_ino" -c "ablock 0" -c "print" "$tmp/v5.img" | grep >/dev/null 'valueblk' ||
+    { echo "xfs.sh: sizes/s1 has no remote value" >&2; exit 1; }
+db -c "inode $many_ino" -c "ablock 0" -c "print hdr.info.hdr.magic" "$tmp/v5.img" | grep >/dev/null '0x3ebe' ||
+    { echo "xfs.sh: xattr/many's attributes are not in node form" >&2; exit 1; }
 check_dirs "$tmp/v5.img"
 zstd -q -19 -f "$tmp/v5.img" -o fs/xfs-v5.img.zst
 
 # ---- v4 ----
+# Extended attributes set by xfs_db (the kernel cannot mount v4 here):
+# attr_set fills a value of -v N bytes with 'v' (0x76), which is checked
+# below with xfs_db's own printing before the manifest records it.
+v4_xattrs() { # v4_xattrs IMG: shortform, leaf + remote, node form
+    local img=$1 s0 s1 s700 out
+    s0=$(dirino "$img" sizes/s0)
+    s1=$(dirino "$img" sizes/s1)
+    s700=$(dirino "$img" sizes/s700)
+    xfs_db -x -c "inode $s0" -c "attr_set -n small -v 5" -c "attr_set -r -n root -v 3" \
+        -c "attr_set -s -n secure -v 1" "$img" >/dev/null
+    # xfs_db 6.1 crashes setting a value past the shortform on an inode
+    # with no attributes yet, or a second one after a remote value: a
+    # small one goes first, and the remote one in a run of its own.
+    xfs_db -x -c "inode $s1" -c "attr_set -n after -v 10" "$img" >/dev/null
+    xfs_db -x -c "inode $s1" -c "attr_set -n big -v 5000" "$img" >/dev/null
+    xfs_db -x -c "inode $s700" -c "attr_set -n first -v 1" "$img" >/dev/null
+    local cmds=(-c "inode $s700")
+    for i in $(seq -w 0 59); do cmds+=(-c "attr_set -n attr-$i -v 100"); done
+    xfs_db -x "${cmds[@]}" "$img" >/dev/null
+    out=$(db -c "inode $s0" -c "print a" "$img")
+    grep >/dev/null 'a.sfattr.list\[0\].value = "vvvvv"' <<<"$out" ||
+        { echo "xfs.sh: $img: sizes/s0's shortform attributes: $out" >&2; exit 1; }
+    out=$(db -c "inode $s1" -c "ablock 0" -c "print" "$img")
+    grep >/dev/null 'hdr.info.magic = 0xfbee' <<<"$out" && grep >/dev/null 'valueblk' <<<"$out" ||
+        { echo "xfs.sh: $img: sizes/s1 has no leaf with a remote value: $out" >&2; exit 1; }
+    # The remote value's bytes, located by xfs_db (bmap of the attribute
+    # fork, then AG/block to byte) and read from the image: 5000 'v's.
+    local blk off ag agbno count byte
+    blk=$(($(sed -n 's/.*valueblk = \(0x[0-9a-f]*\|[0-9]*\).*/\1/p' <<<"$out" | head -1)))
+    read -r off ag agbno count < <(db -c "inode $s1" -c "bmap -a $blk 2" "$img" |
+        sed -n 's/.*offset \([0-9]*\) startblock [0-9]* (\([0-9]*\)\/\([0-9]*\)) count \([0-9]*\).*/\1 \2 \3 \4/p' | head -1)
+    [ $((off + count)) -ge $((blk + 2)) ] ||
+        { echo "xfs.sh: $img: the remote value is not in one extent" >&2; exit 1; }
+    byte=$(db -c "convert agno $ag agbno $((agbno + blk - off)) byte" "$img" | sed -n 's/.*(\([0-9]*\)).*/\1/p')
+    python3 - "$img" "$byte" <<'PY'
+import sys
+with open(sys.argv[1], "rb") as f:
+    f.seek(int(sys.argv[2]))
+    if f.read(5000) != b"v" * 5000:
+        sys.exit("xfs.sh: the remote value is not 5000 'v's")
+PY
+    xfs_repair -n "$img" >/dev/null 2>&1 || { echo "xfs.sh: xfs_repair -n finds $img damaged" >&2; exit 1; }
+    db -c "inode $s700" -c "ablock 0" -c "print hdr.info.magic" "$img" | grep >/dev/null '0xfebe' ||
+        { echo "xfs.sh: $img: sizes/s700's attributes are not in node form" >&2; exit 1; }
+}
+v4_manifest() { # v4_manifest MANIFEST: what v4_xattrs set
+    python3 - "$1" "$tree" <<'PY'
+import json, subprocess, sys
+m, tree = sys.argv[1], sys.argv[2].split()
+v = lambda n: (b"v" * n).hex()
+x = {
+    "sizes/s0": {"user.small": v(5), "trusted.root": v(3), "security.secure": v(1)},
+    "sizes/s1": {"user.big": v(5000), "user.after": v(10)},
+    "sizes/s700": {"user.first": v(1), **{f"user.attr-{i:02d}": v(100) for i in range(60)}},
+}
+man = json.load(open(m))
+for e in man["entries"]:
+    if e["path"] in x:
+        e["xattrs"] = x[e["path"]]
+json.dump(man, open(m, "w"))
+subprocess.check_call(tree + ["dump", m])
+PY
+}
 m4=$here/fs/xfs-v4.manifest.json
 $tree proto "$tmp/src4" "$tmp/proto4" "$m4"
 truncate -s 400M "$tmp/v4.img"
 mkfs.xfs -q -f -L vaultfs-v4 -m crc=0,uuid=5c0ffee5-0000-4000-8000-000000000004 \
     -p "$tmp/proto4" "$tmp/v4.img"
 check_dirs "$tmp/v4.img"
+v4_xattrs "$tmp/v4.img"
+v4_manifest "$m4"
 zstd -q -19 -f "$tmp/v4.img" -o fs/xfs-v4.img.zst
 # The same without ftype in directory entries (kinds come from the inodes).
 cp "$m4" fs/xfs-v4nf.manifest.json
 truncate -s 400M "$tmp/v4nf.img"
 mkfs.xfs -q -f -L vaultfs-v4nf -m crc=0 -n ftype=0 -p "$tmp/proto4" "$tmp/v4nf.img"
+v4_xattrs "$tmp/v4nf.img"
 ! db -c version "$tmp/v4nf.img" | grep >/dev/null FTYPE ||
     { echo "xfs.sh: v4nf has ftype" >&2; exit 1; }
 check_dirs "$tmp/v4nf.img"

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
+pub use vaultfs_formats::fs::Xattr;
 pub use vaultfs_formats::io::{ReadAt, Source};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -155,6 +156,19 @@ impl Entry {
         }
     }
 
+    /// The extended attributes (full Linux names, raw values): those the
+    /// backup recorded for a snapshot's entries, those the filesystem
+    /// holds for a disk image's entries; none for special files, broken
+    /// entries and the tree's own structure.
+    pub fn xattrs(&self) -> Result<Vec<Xattr>> {
+        match self {
+            Entry::Dir(d) => d.xattrs(),
+            Entry::File(f) => f.xattrs(),
+            Entry::Symlink(s) => s.xattrs.as_ref().map_or(Ok(Vec::new()), |f| f()),
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// The directory, or an error saying what this is instead.
     pub fn as_dir(&self, path: &str) -> Result<Arc<dyn Dir>> {
         match self {
@@ -255,6 +269,11 @@ pub trait Dir: Send + Sync {
     fn details(&self) -> Result<Vec<(String, String)>> {
         Ok(Vec::new())
     }
+
+    /// Its extended attributes ([`Entry::xattrs`]).
+    fn xattrs(&self) -> Result<Vec<Xattr>> {
+        Ok(Vec::new())
+    }
 }
 
 /// A regular file of the tree.
@@ -272,7 +291,15 @@ pub trait File: Send + Sync {
     fn details(&self) -> Result<Vec<(String, String)>> {
         Ok(Vec::new())
     }
+
+    /// Its extended attributes ([`Entry::xattrs`]).
+    fn xattrs(&self) -> Result<Vec<Xattr>> {
+        Ok(Vec::new())
+    }
 }
+
+/// Reads an entry's extended attributes when asked.
+pub type XattrFn = Arc<dyn Fn() -> Result<Vec<Xattr>> + Send + Sync>;
 
 /// A symbolic link.
 pub struct Symlink {
@@ -280,6 +307,8 @@ pub struct Symlink {
     pub attr: Attr,
     /// Where it points, as stored.
     pub target: Vec<u8>,
+    /// Its extended attributes, if it may have any.
+    pub xattrs: Option<XattrFn>,
 }
 
 /// An entry that cannot be read.

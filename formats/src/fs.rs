@@ -149,6 +149,27 @@ pub struct DeletedEntry {
     pub meta: Metadata,
 }
 
+/// One extended attribute of an inode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Xattr {
+    /// The full Linux name with its namespace prefix: `user.foo`,
+    /// `trusted.x`, `security.selinux`, `system.posix_acl_access`.
+    pub name: String,
+    /// The value as Linux's `getxattr` returns it (POSIX ACLs in the
+    /// `posix_acl_xattr` form, whatever the on-disk encoding).
+    pub value: Vec<u8>,
+}
+
+/// The largest attribute value a reader returns: Linux's `XATTR_SIZE_MAX`
+/// (no Linux filesystem can hold a larger one, so a larger one on disk is
+/// damage, reported as [`FsError::Corrupt`]).
+pub const MAX_XATTR_VALUE: usize = 65536;
+
+/// The most attributes a reader lists for one inode. Linux's `listxattr`
+/// returns at most 64 KiB of names, so an inode holding more than this
+/// many is reported as [`FsError::Corrupt`] rather than listed in part.
+pub const MAX_XATTRS: usize = 1000;
+
 /// What the volume says of itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VolumeInfo {
@@ -323,6 +344,15 @@ pub trait Filesystem: Send + Sync {
     /// $FILE_NAME times, DOS attributes, a reparse tag), as
     /// `(name, value)` pairs.
     fn details(&self, _ino: Ino) -> Result<Vec<(String, String)>, FsError> {
+        Ok(Vec::new())
+    }
+
+    /// The extended attributes of `ino`, in on-disk order, with their
+    /// Linux names (attributes Linux does not show, such as ext4's
+    /// `system.data`, are left out). At most [`MAX_XATTRS`] of at most
+    /// [`MAX_XATTR_VALUE`] bytes each; more is [`FsError::Corrupt`].
+    /// Readers without attributes list none.
+    fn xattrs(&self, _ino: Ino) -> Result<Vec<Xattr>, FsError> {
         Ok(Vec::new())
     }
 }

@@ -793,3 +793,49 @@ fn deleted_files_match_what_debugfs_saw() {
         assert_eq!(read_all(&*fs, keep.ino), b"keep\n");
     }
 }
+/// `xattrs` of `path` in a copy of `name` damaged by `f` (given the bytes
+/// and the inode's offset).
+fn xattr_damage(name: &str, path: &str, f: impl FnOnce(&mut Vec<u8>, usize)) -> FsError {
+    let img = image(name);
+    let mut bytes = vec![0u8; img.len() as usize];
+    img.read_exact_at(0, &mut bytes).expect("read");
+    let (ino, at) = {
+        let fs = open(img.clone()).expect("open");
+        (lookup(&*fs, path), inode_offset(&*fs, path))
+    };
+    f(&mut bytes, at);
+    let fs = open(Arc::new(MemSource::new(bytes))).expect("open");
+    fs.xattrs(ino).expect_err("the damage must be noticed")
+}
+
+#[test]
+fn xattr_damage_gives_named_errors() {
+    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4"));
+    // The external block's checksum (metadata_csum).
+    let mut block = 0;
+    let e = xattr_damage("ext4", "sizes/s1", |b, at| {
+        block = le32(b, at + 0x68) as usize;
+        b[block * 4096 + 4096 - 1] ^= 1;
+    });
+    let s = e.to_string();
+    assert!(
+        s.contains(&format!("ext4 xattr block {block}")) && s.contains("checksum mismatch"),
+        "{e}"
+    );
+    // The block's magic, without checksums.
+    let e = xattr_damage("ext3", "sizes/s1", |b, at| {
+        let block = le32(b, at + 0x68) as usize;
+        b[block * 4096] ^= 1;
+    });
+    assert!(e.to_string().contains("attribute block magic"), "{e}");
+    // An in-inode value running past the inode (ext3: no inode checksum).
+    let e = xattr_damage("ext3", "sizes/s0", |b, at| {
+        let extra = usize::from(u16::from_le_bytes([b[at + 0x80], b[at + 0x81]]));
+        let first = at + 128 + extra + 4;
+        b[first + 8..first + 12].copy_from_slice(&5000u32.to_le_bytes());
+    });
+    assert!(
+        e.to_string().contains("in-inode xattrs") && e.to_string().contains("runs past"),
+        "{e}"
+    );
+}

@@ -211,3 +211,104 @@ fn stat_mtimes_agree_with_the_reader() {
         assert_eq!(checked, 5);
     }
 }
+
+/// Runs debugfs on `img` with `cmds` (one per line) and returns what each
+/// command printed, in order.
+fn debugfs_batch(dbg: &Path, img: &Path, dir: &Path, cmds: &[String]) -> Vec<String> {
+    let file = dir.join("cmds");
+    std::fs::write(&file, cmds.join("\n") + "\n").expect("write");
+    let out = Command::new(dbg)
+        .arg("-f")
+        .arg(&file)
+        .arg(img)
+        .output()
+        .expect("run debugfs");
+    assert!(out.status.success(), "debugfs -f failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts: Vec<String> = text
+        .split("debugfs: ")
+        .skip(1)
+        .map(|s| s.split_once('\n').map_or("", |(_, rest)| rest).to_string())
+        .collect();
+    parts.resize(cmds.len(), String::new());
+    parts
+}
+
+/// debugfs 1.47.0 gives a POSIX ACL's entries without an id (owner, group,
+/// mask, other) the id 0 where Linux's getxattr gives 0xFFFFFFFF: the ids
+/// of those entries are not compared.
+fn normalize_acl(name: &str, v: &[u8]) -> Vec<u8> {
+    let mut v = v.to_vec();
+    if name.starts_with("system.posix_acl_") {
+        for e in v.get_mut(4..).unwrap_or_default().chunks_exact_mut(8) {
+            let tag = u16::from_le_bytes([e[0], e[1]]);
+            if tag != 2 && tag != 8 {
+                e[4..].fill(0);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn ea_list_and_ea_get_agree_with_the_reader() {
+    let dbg = debugfs();
+    for name in IMAGES {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (img, src) = image_file(name, tmp.path());
+        let fs = vaultfs_formats::fs::open(FsKind::Ext4, src, &FsOptions::default()).expect("open");
+        let mut inos = vec![fs.root()];
+        walk(&*fs, &mut |_, e| {
+            inos.push(e.ino);
+            Ok(())
+        })
+        .expect("walk");
+        inos.sort();
+        inos.dedup();
+        let listed = debugfs_batch(
+            &dbg,
+            &img,
+            tmp.path(),
+            &inos
+                .iter()
+                .map(|i| format!("ea_list <{i}>"))
+                .collect::<Vec<_>>(),
+        );
+        // (ino, name) of every attribute debugfs lists, then their values.
+        let mut names = Vec::new();
+        for (ino, text) in inos.iter().zip(&listed) {
+            for line in text.lines().filter(|l| l.starts_with("  ")) {
+                let (n, _) = line.trim_start().split_once(" (").expect("NAME (SIZE)");
+                names.push((*ino, n.to_string()));
+            }
+        }
+        let cmds: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(k, (ino, n))| {
+                format!(
+                    "ea_get -f {} <{ino}> {n}",
+                    tmp.path().join(format!("v{k}")).display()
+                )
+            })
+            .collect();
+        debugfs_batch(&dbg, &img, tmp.path(), &cmds);
+        let mut theirs: BTreeMap<(Ino, String), Vec<u8>> = BTreeMap::new();
+        for (k, (ino, n)) in names.iter().enumerate() {
+            if n == "system.data" {
+                continue; // inline_data's bytes: Linux does not list it
+            }
+            let v = std::fs::read(tmp.path().join(format!("v{k}"))).expect("ea_get output");
+            theirs.insert((*ino, n.clone()), normalize_acl(n, &v));
+        }
+        let mut ours = BTreeMap::new();
+        for ino in &inos {
+            for x in fs.xattrs(*ino).expect("xattrs") {
+                let v = normalize_acl(&x.name, &x.value);
+                ours.insert((*ino, x.name), v);
+            }
+        }
+        assert!(ours.len() >= 9, "{name}: only {} attributes", ours.len());
+        assert_eq!(ours, theirs, "{name}");
+    }
+}

@@ -801,3 +801,58 @@ fn damaged_data_with_checksums_ignored_is_an_error_never_a_panic() {
     let p = rewrite(&*image("v5"), 25600 * 4096 + 1024, 512, 312, |b| b[11] = 3);
     assert!(open_ignoring(damaged(vec![p])).is_err());
 }
+
+/// The byte offsets of the v5 image's 4 KiB blocks owned by `ino` whose
+/// magic (`magic_len` bytes at `magic_at`) is `magic` and whose owner
+/// field (be64 at `owner_at`) is `ino`.
+fn owned_blocks(ino: Ino, magic: &[u8], magic_at: usize, owner_at: usize) -> Vec<u64> {
+    let img = image("v5");
+    let mut out = Vec::new();
+    let mut b = vec![0u8; 4096];
+    for at in (0..img.len()).step_by(4096) {
+        img.read_exact_at(at, &mut b).expect("read");
+        let owner = u64::from_be_bytes(b[owner_at..owner_at + 8].try_into().expect("8"));
+        if &b[magic_at..magic_at + magic.len()] == magic && owner == ino.0 {
+            out.push(at);
+        }
+    }
+    out
+}
+
+#[test]
+fn damaged_attribute_blocks() {
+    let fs = open(image("v5")).expect("open");
+    let (s1, many) = (lookup(&*fs, "sizes/s1"), lookup(&*fs, "xattr/many"));
+    // sizes/s1: one leaf, a remote value of two blocks.
+    let remote = owned_blocks(s1, b"XARM", 0, 32);
+    assert_eq!(remote.len(), 2, "remote value blocks");
+    let leaf = owned_blocks(s1, &[0x3b, 0xee], 8, 48);
+    assert_eq!(leaf.len(), 1, "leaf blocks");
+    let mut flipped = bytes(&*image("v5"), remote[0] + 100, 1);
+    flipped[0] ^= 1;
+    let fs2 = open(damaged(vec![(remote[0] + 100, flipped)])).expect("open");
+    let e = err_text(fs2.xattrs(s1));
+    assert!(
+        e.contains("remote attribute value block") && e.contains("CRC-32C mismatch"),
+        "{e}"
+    );
+    let p = rewrite(&*image("v5"), remote[1], 4096, 12, |b| b[7] ^= 1);
+    let e = err_text(open(damaged(vec![p])).expect("open").xattrs(s1));
+    assert!(e.contains("holds bytes"), "{e}");
+    let p = rewrite(&*image("v5"), leaf[0], 4096, 12, |b| {
+        b[56..58].copy_from_slice(&[0xff, 0xff])
+    });
+    let e = err_text(open(damaged(vec![p])).expect("open").xattrs(s1));
+    assert!(
+        e.contains("attribute block 0") && e.contains("do not fit"),
+        "{e}"
+    );
+    // xattr/many: a node whose first pointer leads back to itself.
+    let node = owned_blocks(many, &[0x3e, 0xbe], 8, 48);
+    assert_eq!(node.len(), 1, "node blocks");
+    let p = rewrite(&*image("v5"), node[0], 4096, 12, |b| b[68..72].fill(0));
+    let e = err_text(open(damaged(vec![p])).expect("open").xattrs(many));
+    assert!(e.contains("loops"), "{e}");
+    // Undamaged, the node form lists every attribute.
+    assert_eq!(fs.xattrs(many).expect("xattrs").len(), 200);
+}

@@ -1,13 +1,14 @@
 //! Independent readers as the oracle for the XFS reader: `xfs_db -r` (from
 //! xfsprogs) on the test images — directory listings, inode fields and
 //! block maps, whose AG/block pairs locate file data without our
-//! translation — and the kernel itself through a read-only loop mount.
+//! translation — and the kernel itself through a read-only loop mount
+//! (file contents, metadata, and extended attributes through `getfattr`).
 //!
 //! These need xfsprogs (`xfs_db`) and, for the mount, root; CI (.ci/run)
 //! installs xfsprogs and runs as root. Without them the tests FAIL with a
 //! message saying what is missing, rather than pass without checking.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -485,6 +486,47 @@ fn mount_agrees(name: &str, opts: &str) {
         n += 1;
     }
     assert!(n > 0);
+    xattrs_agree(name, &*fs, dir.path());
+}
+
+/// Every entry's extended attributes against the kernel's, listed by
+/// `getfattr -R -h -d -m - -e hex` (Debian package attr) on the mount:
+/// names and values, `trusted.*` and ACLs included (this runs as root).
+fn xattrs_agree(name: &str, fs: &dyn Filesystem, mnt: &Path) {
+    let out = Command::new("getfattr")
+        .args(["-R", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names"])
+        .arg(mnt)
+        .output()
+        .expect("getfattr (Debian package attr) must be installed");
+    assert!(out.status.success(), "getfattr: {out:?}");
+    let prefix = format!("{}/", mnt.display());
+    let mut theirs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut current = String::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(f) = line.strip_prefix("# file: ") {
+            current = f.strip_prefix(&prefix).unwrap_or(f).to_string();
+        } else if let Some((k, v)) = line.split_once('=') {
+            theirs
+                .entry(current.clone())
+                .or_default()
+                .insert(k.to_string(), v.trim_start_matches("0x").to_string());
+        }
+    }
+    let mut ours: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (path, e) in tree(fs) {
+        for x in fs.xattrs(e.ino).expect("xattrs") {
+            let hex: String = x.value.iter().map(|b| format!("{b:02x}")).collect();
+            ours.entry(path.clone()).or_default().insert(x.name, hex);
+        }
+    }
+    assert_eq!(ours, theirs, "{name}: extended attributes");
+    if name == "v5" {
+        assert!(
+            ours.len() >= 6,
+            "v5: only {} entries with attributes",
+            ours.len()
+        );
+    }
 }
 
 #[test]

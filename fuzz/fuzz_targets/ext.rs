@@ -1,5 +1,5 @@
 //! Arbitrary volumes opened as ext2/3/4 (`vaultfs_formats::fs::open`),
-//! walked (at most 4000 entries) with every file's metadata and details
+//! walked (at most 4000 entries) with every file's metadata, details, xattrs
 //! read, a few pieces of each file's bytes and every symlink's target.
 //!
 //! Opening, walking and reading must never panic, hang or allocate without
@@ -132,6 +132,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = fs.metadata(e.ino);
         let _ = fs.details(e.ino);
+        let _ = fs.xattrs(e.ino);
         match e.kind {
             FileKind::File => {
                 if let Ok(src) = fs.open(e.ino) {

@@ -1,6 +1,7 @@
 //! Arbitrary volumes opened as XFS (`vaultfs_formats::fs::open`), walked
-//! (at most 4000 entries) with every file's metadata read, a few pieces of
-//! each file's bytes and every symlink's target.
+//! (at most 4000 entries) with every file's metadata and extended
+//! attributes read, a few pieces of each file's bytes and every symlink's
+//! target.
 //!
 //! Opening, walking and reading must never panic, hang or allocate without
 //! bound; errors are fine.
@@ -146,6 +147,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = fs.metadata(e.ino);
         let _ = fs.details(e.ino);
+        let _ = fs.xattrs(e.ino);
         match e.kind {
             FileKind::File => {
                 if let Ok(src) = fs.open(e.ino) {

@@ -16,6 +16,10 @@
 //!   non-directory is `ENOTDIR`; `Unsupported` is `EOPNOTSUPP`. Every write
 //!   operation is `EROFS` (the kernel refuses most of them already, as the
 //!   mount is `ro`).
+//! - Extended attributes are served read-only (`getxattr`, `listxattr`):
+//!   those the backup recorded, or those of a disk image's filesystem
+//!   (the kernel shows `trusted.*` to privileged callers only). An absent
+//!   name is `ENODATA`, a buffer too small `ERANGE`.
 //! - Ownership and permissions are the snapshot's; the kernel checks them
 //!   (`default_permissions`). Device files do not work and set-id bits are
 //!   ignored (`nodev`, `nosuid`).
@@ -36,7 +40,7 @@ use fuser::{
 };
 use parking_lot::{Mutex, RwLock};
 use vaultfs::error::{Error, ErrorKind};
-use vaultfs::vfs::{Attr, Entry, Kind, Listing, Source};
+use vaultfs::vfs::{Attr, Entry, Kind, Listing, Source, Xattr};
 
 use crate::MountError;
 
@@ -153,6 +157,18 @@ fn file_attr(ino: u64, a: &Attr) -> FileAttr {
         rdev: fuse_rdev(a.rdev),
         blksize: 4096,
         flags: 0,
+    }
+}
+
+/// Answers an xattr request for `data`: its size when asked with size 0,
+/// `ERANGE` when the caller's buffer is smaller, else the bytes.
+fn xattr_reply(data: &[u8], size: u32, reply: ReplyXattr) {
+    if size == 0 {
+        reply.size(u32::try_from(data.len()).unwrap_or(u32::MAX));
+    } else if data.len() > size as usize {
+        reply.error(Errno::ERANGE);
+    } else {
+        reply.data(data);
     }
 }
 
@@ -294,6 +310,14 @@ impl VaultFs {
             eprintln!("vaultfs: {}: {e}", self.path(ino));
         }
         n
+    }
+
+    /// The extended attributes of `ino`, or the errno to answer with.
+    fn xattrs(&self, ino: INodeNo) -> Result<Vec<Xattr>, Errno> {
+        let Some((entry, _)) = self.node(ino) else {
+            return Err(Errno::ENOENT);
+        };
+        entry.xattrs().map_err(|e| self.fail(ino.0, &e, Errno::EIO))
     }
 
     fn new_fh(&self) -> u64 {
@@ -524,22 +548,28 @@ impl Filesystem for VaultFs {
         reply.statfs(0, 0, 0, files, 0, 4096, 255, 4096);
     }
 
-    fn getxattr(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _name: &OsStr,
-        _size: u32,
-        reply: ReplyXattr,
-    ) {
-        reply.error(Errno::NO_XATTR);
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let attrs = match self.xattrs(ino) {
+            Ok(a) => a,
+            Err(n) => return reply.error(n),
+        };
+        let Some(x) = attrs.iter().find(|x| OsStr::new(&x.name) == name) else {
+            return reply.error(Errno::NO_XATTR);
+        };
+        xattr_reply(&x.value, size, reply);
     }
 
-    fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
-        if size == 0 {
-            reply.size(0);
-        } else {
-            reply.data(&[]);
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        match self.xattrs(ino) {
+            Ok(attrs) => {
+                let mut names = Vec::new();
+                for x in &attrs {
+                    names.extend_from_slice(x.name.as_bytes());
+                    names.push(0);
+                }
+                xattr_reply(&names, size, reply);
+            }
+            Err(n) => reply.error(n),
         }
     }
 

@@ -18,7 +18,7 @@ use vaultfs_formats::fs::{
 };
 
 use super::contents::{CONTENTS_SUFFIX, ContentsDir, worth_probing};
-use super::{Attr, Broken, Dir, Entry, File, Kind, Listing, Source, Symlink};
+use super::{Attr, Broken, Dir, Entry, File, Kind, Listing, Source, Symlink, Xattr, XattrFn};
 use crate::error::{Error, ErrorKind, Result};
 
 /// A filesystem error as a tree error: damage is `Damaged` (EIO), a
@@ -150,6 +150,10 @@ impl Dir for VolumeDir {
     fn details(&self) -> Result<Vec<(String, String)>> {
         self.open_root()?.details()
     }
+
+    fn xattrs(&self) -> Result<Vec<Xattr>> {
+        self.open_root()?.xattrs()
+    }
 }
 
 /// An opened filesystem and the options nested images are opened with.
@@ -242,6 +246,7 @@ impl FsDir {
                         ..attr
                     },
                     target: target.into_bytes(),
+                    xattrs: Some(xattr_fn(fs.clone(), e.ino, path.to_string())),
                 })),
                 Err(err) => Entry::Broken(Arc::new(Broken::new(attr, &fs_error(err, path)))),
             },
@@ -282,6 +287,18 @@ impl Dir for FsDir {
     fn details(&self) -> Result<Vec<(String, String)>> {
         details(&*self.at.fs, self.ino, self.crtime, &self.path)
     }
+
+    fn xattrs(&self) -> Result<Vec<Xattr>> {
+        self.at
+            .fs
+            .xattrs(self.ino)
+            .map_err(|e| fs_error(e, &self.path))
+    }
+}
+
+/// Reads the extended attributes of inode `ino` of `fs` when called.
+fn xattr_fn(fs: Arc<dyn Filesystem>, ino: Ino, path: String) -> XattrFn {
+    Arc::new(move || fs.xattrs(ino).map_err(|e| fs_error(e, &path)))
 }
 
 /// A regular file of a filesystem.
@@ -325,6 +342,12 @@ impl File for FsFile {
 
     fn details(&self) -> Result<Vec<(String, String)>> {
         details(&*self.fs, self.ino, self.crtime, &self.path)
+    }
+
+    fn xattrs(&self) -> Result<Vec<Xattr>> {
+        self.fs
+            .xattrs(self.ino)
+            .map_err(|e| fs_error(e, &self.path))
     }
 }
 

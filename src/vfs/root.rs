@@ -83,6 +83,7 @@ fn symlink(target: &str, time: SystemTime) -> Entry {
             ..Attr::dir(time)
         },
         target: target.as_bytes().to_vec(),
+        xattrs: None,
     }))
 }
 

@@ -7,7 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use super::contents::{CONTENTS_SUFFIX, ContentsDir, worth_probing};
 use super::{
-    Attr, Broken, Dir, Entry, File, Kind, Listing, Shared, SnapshotSource, Symlink, system_time,
+    Attr, Broken, Dir, Entry, File, Kind, Listing, Shared, SnapshotSource, Symlink, Xattr, XattrFn,
+    system_time,
 };
 use crate::error::{Error, Result};
 use crate::snapshot::walk::{join_path, load_dir, root_node};
@@ -91,6 +92,10 @@ impl SnapDir {
                 NodeType::Symlink => Entry::Symlink(Arc::new(Symlink {
                     attr: node_attr(n),
                     target: n.link_target_bytes(),
+                    xattrs: (!n.extended_attributes.is_empty()).then(|| {
+                        let x = node_xattrs(n);
+                        Arc::new(move || Ok(x.clone())) as XattrFn
+                    }),
                 })),
                 _ => Entry::Special(node_attr(n)),
             };
@@ -174,6 +179,21 @@ impl Dir for SnapDir {
             .clone()
             .map_err(|b| Error::new(b.kind, b.message.clone()))
     }
+
+    fn xattrs(&self) -> Result<Vec<Xattr>> {
+        Ok(node_xattrs(&self.node))
+    }
+}
+
+/// The extended attributes the backup recorded for node `n`.
+fn node_xattrs(n: &Node) -> Vec<Xattr> {
+    n.extended_attributes
+        .iter()
+        .map(|a| Xattr {
+            name: a.name.clone(),
+            value: a.value.clone(),
+        })
+        .collect()
 }
 
 /// A regular file of a snapshot.
@@ -195,6 +215,10 @@ impl File for SnapFile {
             &self.path,
             &self.node,
         )?))
+    }
+
+    fn xattrs(&self) -> Result<Vec<Xattr>> {
+        Ok(node_xattrs(&self.node))
     }
 }
 

@@ -279,7 +279,10 @@ pub struct LsArgs {
 
     /// Inside disk images, print under each entry what its filesystem
     /// records beyond the listing (inode, creation time, NTFS $FILE_NAME
-    /// times, DOS attributes); with --json, a "details" object.
+    /// times, DOS attributes); with --json, a "details" object. Everywhere,
+    /// each extended attribute as `xattr.NAME=VALUE` (the value as text when
+    /// it is printable UTF-8, else 0x and hex); with --json, an "xattrs"
+    /// object.
     #[arg(long)]
     pub details: bool,
 

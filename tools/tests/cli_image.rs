@@ -484,3 +484,65 @@ fn a_crashed_ext4_shows_its_replayed_journal_unless_asked_not_to() {
         r.stderr
     );
 }
+
+/// The text `ls --details` prints for an xattr value given as hex: the
+/// UTF-8 text when it has no control characters, else `0x` and the hex.
+fn shown(hex_value: &str) -> String {
+    let bytes = hex::decode(hex_value).expect("hex");
+    match String::from_utf8(bytes) {
+        Ok(s) if !s.chars().any(char::is_control) => s,
+        _ => format!("0x{hex_value}"),
+    }
+}
+
+#[test]
+fn ls_details_prints_extended_attributes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = unpack(dir.path(), "fs/ext4.img.zst", "ext4.img");
+    let packed = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs/ext4.manifest.json.zst"),
+    )
+    .expect("manifest");
+    let m: serde_json::Value =
+        serde_json::from_slice(&zstd::decode_all(packed.as_slice()).expect("zstd")).expect("json");
+    let spec = format!("{}:fs", img.to_str().expect("utf-8 path"));
+    let text = run(&["ls", "--details", "--image", &spec]).ok().stdout;
+    // xattr lines by path, as printed.
+    let mut got: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut current = String::new();
+    for line in text.lines() {
+        if let Some(x) = line.strip_prefix("    xattr.") {
+            got.entry(current.clone()).or_default().push(x.to_string());
+        } else if !line.starts_with(' ') {
+            current = line.trim_start_matches("/fs/").to_string();
+        }
+    }
+    let mut want: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for e in m["entries"].as_array().expect("entries") {
+        if let Some(x) = e["xattrs"].as_object() {
+            let mut lines: Vec<String> = x
+                .iter()
+                .map(|(k, v)| format!("{k}={}", shown(v.as_str().expect("hex"))))
+                .collect();
+            lines.sort();
+            want.insert(e["path"].as_str().expect("path").to_string(), lines);
+        }
+    }
+    for v in got.values_mut() {
+        v.sort();
+    }
+    assert!(want.len() >= 5, "the manifest records xattrs");
+    assert_eq!(got, want);
+    // JSON: an "xattrs" object on the entries that have some.
+    let j = run(&[
+        "--json",
+        "ls",
+        "--details",
+        "--image",
+        &format!("{spec}/sizes/s0"),
+    ])
+    .ok();
+    let first: serde_json::Value =
+        serde_json::from_str(j.stdout.lines().next().expect("a line")).expect("json");
+    assert_eq!(first["xattrs"]["user.small"], "hello", "{first}");
+}

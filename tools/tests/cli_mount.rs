@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, PermissionsExt};
@@ -786,4 +786,126 @@ fn damage_is_eio_never_enoent() {
     signal(m.pid(), "INT");
     assert_eq!(m.wait_exit(Duration::from_secs(20)).code(), Some(0));
     assert!(!is_mounted(&mnt), "still mounted after SIGINT");
+}
+
+/// `getxattr(2)` of `name` on `path` with a buffer of `size` bytes (0: a
+/// size query): the result, the errno when it is -1, and the buffer.
+#[allow(unsafe_code)]
+fn raw_getxattr(
+    path: &std::ffi::CStr,
+    name: &std::ffi::CStr,
+    size: usize,
+) -> (isize, Option<i32>, Vec<u8>) {
+    let mut buf = vec![0u8; size];
+    let ptr = if size == 0 {
+        std::ptr::null_mut()
+    } else {
+        buf.as_mut_ptr().cast()
+    };
+    // SAFETY: NUL-terminated strings and a buffer of `size` bytes (or
+    // null with size 0, the size query).
+    let r = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), ptr, size) };
+    let errno = (r < 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    (r, errno, buf)
+}
+
+/// `listxattr(2)` of `path` asked for its size.
+#[allow(unsafe_code)]
+fn raw_listxattr_size(path: &std::ffi::CStr) -> isize {
+    // SAFETY: a NUL-terminated path; null with size 0 is the size query.
+    unsafe { libc::listxattr(path.as_ptr(), std::ptr::null_mut(), 0) }
+}
+
+/// `getfattr -d -m - -e hex` of `path`: name -> hex value (without `0x`).
+fn getfattr(path: &Path) -> BTreeMap<String, String> {
+    let out = Command::new("getfattr")
+        .args(["-d", "-m", "-", "--absolute-names", "-e", "hex"])
+        .arg(path)
+        .output()
+        .expect("getfattr (Debian package attr) must be installed");
+    assert!(out.status.success(), "getfattr {path:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_start_matches("0x").to_string()))
+        .collect()
+}
+
+#[test]
+fn mount_serves_extended_attributes() {
+    require_fuse();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("ext4.img");
+    unpack("fs/ext4.img.zst", &img);
+    let packed =
+        fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs/ext4.manifest.json.zst"))
+            .expect("manifest");
+    let m: serde_json::Value =
+        serde_json::from_slice(&zstd::decode_all(packed.as_slice()).expect("zstd")).expect("json");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let mut cmd = common::vaultfs();
+    cmd.args(["mount", "--image"]).arg(&img).arg(&mnt);
+    let _m = Mounted::start(cmd, &mnt, dir.path().join("mount.log"), "fs/sizes");
+    let mut checked = 0;
+    for e in m["entries"].as_array().expect("entries") {
+        let Some(x) = e["xattrs"].as_object() else {
+            continue;
+        };
+        let path = e["path"].as_str().expect("path");
+        if e["type"] == "symlink" {
+            continue; // getfattr follows symlinks; -h is not asked here
+        }
+        // What any caller may read: user.* and security.* (trusted.* needs
+        // CAP_SYS_ADMIN, POSIX ACLs are the kernel's business).
+        let want: BTreeMap<String, String> = x
+            .iter()
+            .filter(|(k, _)| k.starts_with("user.") || k.starts_with("security."))
+            .map(|(k, v)| (k.clone(), v.as_str().expect("hex").to_string()))
+            .collect();
+        let got: BTreeMap<String, String> = getfattr(&mnt.join("fs").join(path))
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("user.") || k.starts_with("security."))
+            .collect();
+        assert_eq!(got, want, "{path}");
+        checked += want.len();
+    }
+    assert!(checked >= 7, "only {checked} attributes compared");
+    // The raw calls: size 0 asks the size, a short buffer is ERANGE, an
+    // absent name ENODATA.
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("path");
+    let s0 = c(&mnt.join("fs/sizes/s0"));
+    let name = std::ffi::CString::new("user.small").expect("name");
+    let absent = std::ffi::CString::new("user.absent").expect("name");
+    let size = raw_getxattr(&s0, &name, 0).0;
+    let short = raw_getxattr(&s0, &name, 2);
+    let (full, _, buf) = raw_getxattr(&s0, &name, 64);
+    let missing = raw_getxattr(&s0, &absent, 64);
+    let short = (short.0, short.1);
+    let missing = (missing.0, missing.1);
+    let list_size = raw_listxattr_size(&s0);
+    assert_eq!(size, 5);
+    assert_eq!(short, (-1, Some(libc::ERANGE)));
+    assert_eq!(full, 5);
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(missing, (-1, Some(libc::ENODATA)));
+    let names: usize = getfattr(&mnt.join("fs/sizes/s0"))
+        .keys()
+        .map(|k| k.len() + 1)
+        .sum();
+    assert_eq!(
+        list_size, names as isize,
+        "listxattr's size: every name and its NUL"
+    );
+    // An absent attribute is ENODATA ("No such attribute").
+    let out = Command::new("getfattr")
+        .args(["-n", "user.absent"])
+        .arg(mnt.join("fs/sizes/s0"))
+        .output()
+        .expect("getfattr");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No such attribute"),
+        "{out:?}"
+    );
 }

@@ -331,3 +331,39 @@ fn cat_ls_find_and_restore_reach_files_inside_ext4_xfs_and_ext2_partitions() {
         assert!(checked > 1200, "{p}: {checked}");
     }
 }
+
+#[test]
+fn ls_details_prints_the_xattrs_a_backup_recorded() {
+    let env = Env::init();
+    let src = env.dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let file = src.join("tagged.txt");
+    std::fs::write(&file, b"x").expect("write");
+    // Set through the kernel with setfattr (Debian package attr); a
+    // filesystem without user xattrs leaves nothing to test.
+    let set = std::process::Command::new("setfattr")
+        .args(["-n", "user.note", "-v", "hello note"])
+        .arg(&file)
+        .status()
+        .expect("setfattr (Debian package attr) must be installed");
+    if !set.success() {
+        eprintln!("this filesystem takes no user xattrs: nothing to test");
+        return;
+    }
+    let got = std::process::Command::new("getfattr")
+        .args(["--only-values", "-n", "user.note"])
+        .arg(&file)
+        .output()
+        .expect("getfattr");
+    let src_s = src.to_str().expect("utf-8").to_string();
+    env.run(&["backup", "-q", &src_s]).ok();
+    let text = env
+        .run(&["ls", "--details", &format!("latest:{src_s}/tagged.txt")])
+        .ok()
+        .stdout;
+    let want = format!(
+        "    xattr.user.note={}",
+        String::from_utf8(got.stdout).expect("utf-8")
+    );
+    assert!(text.lines().any(|l| l == want), "{text}");
+}

@@ -9,16 +9,17 @@
 //! inline data (files and directories), linear and htree directories (read
 //! linearly: the leaf blocks hold every entry; large_dir's third level
 //! changes nothing), fast, slow and inline symlinks, device numbers in both
-//! encodings. Under metadata_csum every superblock, group descriptor,
-//! inode, extent block and directory leaf block read is checked (without
-//! it, uninit_bg's CRC-16 of each group descriptor); a
-//! mismatch is a [`FsError::Checksum`] naming the structure, or, with
-//! [`FsOptions::ignore_checksums`], counted in [`VolumeInfo::warnings`]
-//! and the structure parsed as it is. An internal journal that needs
-//! recovery is replayed in memory as the kernel does on mount (`journal`:
-//! an overlay, the volume is never written) unless
-//! [`FsOptions::no_journal_replay`]; what happened is said in
-//! [`VolumeInfo::warnings`].
+//! encodings, extended attributes (in the inode, in the external block,
+//! in EA inodes; POSIX ACLs as Linux returns them). Under metadata_csum
+//! every superblock, group descriptor, inode, extent block, directory leaf
+//! block and attribute block read is checked (without it, uninit_bg's
+//! CRC-16 of each group descriptor); a mismatch is a [`FsError::Checksum`]
+//! naming the structure, or, with [`FsOptions::ignore_checksums`], counted
+//! in [`VolumeInfo::warnings`] and the structure parsed as it is. An
+//! internal journal that needs recovery is replayed in memory as the
+//! kernel does on mount (`journal`: an overlay, the volume is never
+//! written) unless [`FsOptions::no_journal_replay`]; what happened is said
+//! in [`VolumeInfo::warnings`].
 //!
 //! Not supported, refused with [`FsError::Unsupported`]: encrypted inodes
 //! (fscrypt), inline data kept in an EA inode, the compression, dirdata and
@@ -48,6 +49,7 @@ mod inline;
 mod inode;
 mod journal;
 mod sb;
+mod xattr;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,13 +58,13 @@ use parking_lot::Mutex;
 
 use super::checks::Checks;
 use super::{
-    DeletedEntry, DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata,
-    VolumeInfo,
+    DeletedEntry, DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, MAX_XATTR_VALUE,
+    MAX_XATTRS, Metadata, VolumeInfo, Xattr,
 };
 use crate::io::{BlockCache, MemSource, ReadAt, Run, Runs, Source};
 use extent::Extent;
 use inode::{FL_CASEFOLD, FL_ENCRYPT, FL_EXTENTS, FL_INDEX, FL_INLINE_DATA, Inode};
-use sb::{COMPAT_HAS_JOURNAL, INCOMPAT_FILETYPE, INCOMPAT_RECOVER, Superblock};
+use sb::{COMPAT_HAS_JOURNAL, INCOMPAT_EA_INODE, INCOMPAT_FILETYPE, INCOMPAT_RECOVER, Superblock};
 
 /// Parsed inodes kept at most.
 const INODE_CACHE: usize = 8192;
@@ -696,6 +698,74 @@ impl ExtFs {
     }
 }
 
+/// The inode flag of an inode holding an attribute value (ea_inode).
+const FL_EA_INODE: u32 = 0x20_0000;
+
+impl ExtFs {
+    /// Appends the attribute of entry `e` (its value in `area` or in an EA
+    /// inode) to `out`, unless Linux does not list it.
+    fn push_xattr(
+        &self,
+        out: &mut Vec<Xattr>,
+        e: &xattr::Entry,
+        area: &[u8],
+        structure: &str,
+        offset: u64,
+    ) -> Result<(), FsError> {
+        let Some(name) = xattr::full_name(e) else {
+            return Ok(());
+        };
+        if out.len() >= MAX_XATTRS {
+            return Err(FsError::corrupt(
+                structure,
+                offset,
+                format!("more than {MAX_XATTRS} attributes"),
+            ));
+        }
+        let raw = if e.value_inum == 0 {
+            xattr::local_value(e, area, structure, offset)?.to_vec()
+        } else {
+            self.ea_inode_value(e, structure, offset)?
+        };
+        out.push(xattr::attr(name, raw, structure, offset)?);
+        Ok(())
+    }
+
+    /// The value kept in the data of EA inode `e.value_inum`.
+    fn ea_inode_value(
+        &self,
+        e: &xattr::Entry,
+        structure: &str,
+        offset: u64,
+    ) -> Result<Vec<u8>, FsError> {
+        let inum = e.value_inum;
+        let bad = |d: String| FsError::corrupt(structure, offset, d);
+        if !self.sb.has(INCOMPAT_EA_INODE) {
+            return Err(bad(format!("a value in inode {inum} without ea_inode")));
+        }
+        if e.value_size > MAX_XATTR_VALUE {
+            return Err(bad(format!("attribute value of {} bytes", e.value_size)));
+        }
+        let inode = self.inode(u64::from(inum)).map_err(|err| match err {
+            FsError::NoInode(_) => bad(format!("value inode {inum} is not in use")),
+            other => other,
+        })?;
+        if inode.meta.kind != FileKind::File
+            || inode.flags & FL_EA_INODE == 0
+            || inode.meta.size != e.value_size as u64
+        {
+            return Err(bad(format!(
+                "value inode {inum} is not an EA inode of {} bytes",
+                e.value_size
+            )));
+        }
+        let src = self.source(&inode)?;
+        let mut buf = vec![0u8; e.value_size];
+        src.read_exact_at(0, &mut buf)?;
+        Ok(buf)
+    }
+}
+
 /// Block runs covering `want` blocks from sorted, non-overlapping extents.
 fn runs(extents: &[Extent], want: u64) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
@@ -887,6 +957,40 @@ impl Filesystem for ExtFs {
             ("ext.inode_offset".into(), format!("{:#x}", inode.offset)),
             ("ext.dtime".into(), inode.dtime.to_string()),
         ])
+    }
+
+    /// In-inode attributes first, then those of the external block.
+    fn xattrs(&self, ino: Ino) -> Result<Vec<Xattr>, FsError> {
+        let inode = self.inode(ino.0)?;
+        let num = ino.0 & !DELETED;
+        let mut out = Vec::new();
+        if let Some(area) = xattr::in_inode_area(&inode.xattr) {
+            let structure = format!("ext4 inode {num} in-inode xattrs");
+            let offset =
+                inode.offset + u64::from(self.sb.inode_size) - inode.xattr.len() as u64 + 4;
+            for e in xattr::entries(area, 0, &structure, offset)? {
+                self.push_xattr(&mut out, &e, area, &structure, offset)?;
+            }
+        }
+        let block = inode.file_acl;
+        if block != 0 {
+            let structure = format!("ext4 xattr block {block}");
+            if block >= self.sb.blocks_count {
+                return Err(FsError::corrupt(
+                    format!("ext4 inode {num}"),
+                    inode.offset,
+                    format!("attribute block {block} is past the filesystem's end"),
+                ));
+            }
+            let b = self.read_block(block)?;
+            let offset = block * u64::from(self.sb.block_size);
+            let seed = self.sb.metadata_csum().then_some(self.sb.csum_seed);
+            xattr::check_block(&b, block, seed, &self.checks, &structure, offset)?;
+            for e in xattr::block_entries(&b, &structure, offset)? {
+                self.push_xattr(&mut out, &e, &b, &structure, offset)?;
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -4,7 +4,9 @@
 //! [`FsOptions::ignore_checksums`] a warning), AG-relative block and inode numbers translated through
 //! the AG geometry (never as linear numbers), inodes v1-v3, data forks in
 //! local, extent-list and bmbt form, directories in shortform, block, leaf
-//! and node form (listed from their data blocks), symlinks local and remote.
+//! and node form (listed from their data blocks), symlinks local and remote,
+//! extended attributes in shortform, leaf and node form with remote values
+//! (`attr`).
 //!
 //! Sources: "XFS Algorithms & Data Structures" (3rd edition, the kernel's
 //! `Documentation/filesystems/xfs/`), kernel `fs/xfs/libxfs/xfs_format.h`,
@@ -19,6 +21,7 @@
 //! reported in [`VolumeInfo::warnings`] (the reader does not replay it).
 
 mod ag;
+mod attr;
 mod bmap;
 mod crc;
 mod dir;
@@ -34,7 +37,7 @@ use parking_lot::Mutex;
 
 use super::checks::Checks;
 use super::{
-    DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata, VolumeInfo,
+    DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata, VolumeInfo, Xattr,
 };
 use crate::io::{BlockCache, ReadAt, Run, Runs, Source};
 use inode::{Format, Inode};
@@ -308,6 +311,11 @@ impl Filesystem for XfsFs {
             FsError::corrupt(format!("XFS inode {ino} data"), inode.offset, e.to_string())
         })?;
         Ok(Arc::new(r))
+    }
+
+    fn xattrs(&self, ino: Ino) -> Result<Vec<Xattr>, FsError> {
+        let inode = self.inode(ino.0)?;
+        self.attrs(&inode)
     }
 
     fn details(&self, ino: Ino) -> Result<Vec<(String, String)>, FsError> {

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -94,6 +94,21 @@ pub fn kind_name(k: FileKind) -> &'static str {
     }
 }
 
+/// The extended attributes of `ino` as name -> hex value; a name listed
+/// twice fails.
+pub fn xattrs(fs: &dyn Filesystem, ino: Ino) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for x in fs.xattrs(ino).expect("xattrs") {
+        let hex: String = x.value.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            out.insert(x.name.clone(), hex).is_none(),
+            "{} twice",
+            x.name
+        );
+    }
+    out
+}
+
 pub fn read_all(fs: &dyn Filesystem, ino: Ino) -> Vec<u8> {
     let src = fs.open(ino).expect("open");
     let mut buf = vec![0u8; src.len() as usize];
@@ -101,11 +116,10 @@ pub fn read_all(fs: &dyn Filesystem, ino: Ino) -> Vec<u8> {
     buf
 }
 
-/// Compares the whole tree with the manifest: the same paths, and for each
-/// its kind, size, SHA-256, link target, nlink, rdev and mtime.
 /// Compares the whole tree of `fs` (image `name`) with manifest `m`
-/// (`entries`: path, type, size, sha256, target, nlink, rdev, mtime),
-/// returning how many entries it holds.
+/// (`entries`: path, type, size, sha256, target, nlink, rdev, mtime,
+/// xattrs), returning how many entries it holds. The extended attributes
+/// must be exactly the manifest's (none where it lists none).
 pub fn compare_with_manifest(fs: &dyn Filesystem, name: &str, m: &Value) -> usize {
     let want: HashMap<&str, &Value> = m["entries"]
         .as_array()
@@ -158,6 +172,15 @@ pub fn compare_with_manifest(fs: &dyn Filesystem, name: &str, m: &Value) -> usiz
                 "{path}: mtime"
             );
         }
+        let want_x: BTreeMap<String, String> = w["xattrs"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().expect("hex").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(xattrs(fs, e.ino), want_x, "{path}: xattrs");
     }
     for (path, e) in &got {
         if let Some(other) = want[path.as_str()]["same_as"].as_str() {

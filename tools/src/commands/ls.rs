@@ -197,6 +197,19 @@ pub fn run_image(global: &Global, plan: &LsImagePlan) -> Result<Outcome> {
     lister.finish()
 }
 
+/// An extended attribute's value for the listing: as text when it is
+/// UTF-8 without control characters, else `0x` and hex (as `getfattr -e
+/// hex` writes it).
+fn xattr_text(v: &[u8]) -> String {
+    match std::str::from_utf8(v) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
+        _ => {
+            let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
+            format!("0x{hex}")
+        }
+    }
+}
+
 /// The walk's visitor: prints each node as it comes.
 struct Lister<'a> {
     out: BufWriter<StdoutLock<'a>>,
@@ -246,22 +259,57 @@ impl Lister<'_> {
         if !self.details {
             return self.print(path, node);
         }
-        let details = entry
+        let mut details = entry
             .details()
             .unwrap_or_else(|e| vec![("error".to_string(), e.to_string())]);
+        let xattrs: Vec<(String, String)> = match entry.xattrs() {
+            Ok(x) => x
+                .into_iter()
+                .map(|x| (x.name, xattr_text(&x.value)))
+                .collect(),
+            Err(e) => {
+                details.push(("xattr.error".to_string(), e.to_string()));
+                Vec::new()
+            }
+        };
+        self.print_detailed(path, node, Some(details), xattrs)
+    }
+
+    /// Prints a node with its details (a JSON "details" object when
+    /// given, even empty) and extended attributes (`NAME`,
+    /// value as [`xattr_text`] gives it) under it, or in its JSON line.
+    fn print_detailed(
+        &mut self,
+        path: &str,
+        node: &Node,
+        details: Option<Vec<(String, String)>>,
+        xattrs: Vec<(String, String)>,
+    ) -> io::Result<()> {
+        let object = |pairs: Vec<(String, String)>| {
+            serde_json::Value::Object(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect(),
+            )
+        };
         if self.format == Format::Json {
             let mut v = serde_json::to_value(json_node(path, node))?;
-            let map: serde_json::Map<String, serde_json::Value> = details
-                .into_iter()
-                .map(|(k, v)| (k, serde_json::Value::String(v)))
-                .collect();
-            v["details"] = serde_json::Value::Object(map);
+            if let Some(d) = details {
+                v["details"] = object(d);
+            }
+            if !xattrs.is_empty() {
+                v["xattrs"] = object(xattrs);
+            }
             serde_json::to_writer(&mut self.out, &v)?;
             return self.out.write_all(b"\n");
         }
         self.print(path, node)?;
-        for (k, v) in details {
+        for (k, v) in details.unwrap_or_default() {
             writeln!(self.out, "    {k}: {v}")?;
+        }
+        for (k, v) in xattrs {
+            writeln!(self.out, "    xattr.{k}={v}")?;
         }
         Ok(())
     }
@@ -389,7 +437,17 @@ impl Visitor for Lister<'_> {
         if self.skip_root && path == "/" {
             return Ok(WalkControl::Continue);
         }
-        match self.print(path, node) {
+        let printed = if self.details {
+            let xattrs = node
+                .extended_attributes
+                .iter()
+                .map(|x| (x.name.clone(), xattr_text(&x.value)))
+                .collect();
+            self.print_detailed(path, node, None, xattrs)
+        } else {
+            self.print(path, node)
+        };
+        match printed {
             Ok(()) => Ok(WalkControl::Continue),
             Err(e) => {
                 self.write_error = Some(e);

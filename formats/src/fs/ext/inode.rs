@@ -12,7 +12,7 @@
 //! taken from it.
 
 use super::csum;
-use super::sb::{INCOMPAT_LARGEDIR, Superblock, le16, le32};
+use super::sb::{INCOMPAT_64BIT, INCOMPAT_LARGEDIR, Superblock, le16, le32};
 use crate::fs::checks::Checks;
 use crate::fs::{FileKind, FsError, Ino, Metadata, Timestamp};
 
@@ -33,6 +33,9 @@ pub(crate) struct Inode {
     pub i_block: [u8; 60],
     /// The in-inode extended attribute area (after `i_extra_isize`).
     pub xattr: Vec<u8>,
+    /// The external extended attribute block (`i_file_acl`, with its high
+    /// 16 bits under 64bit), 0 for none.
+    pub file_acl: u64,
     /// Seed of this inode's metadata checksums (0 without metadata_csum).
     pub csum_seed: u32,
     pub dtime: u32,
@@ -187,11 +190,17 @@ impl Inode {
         } else {
             Vec::new()
         };
+        let file_acl_hi = if sb.has(INCOMPAT_64BIT) {
+            u64::from(le16(b, 0x76)) << 32
+        } else {
+            0
+        };
         Ok(Inode {
             meta,
             flags: le32(b, 0x20),
             i_block,
             xattr,
+            file_acl: u64::from(le32(b, 0x68)) | file_acl_hi,
             csum_seed,
             dtime,
             offset,

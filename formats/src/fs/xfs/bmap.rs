@@ -81,9 +81,9 @@ impl XfsFs {
         Ok(list)
     }
 
-    fn read_extents(&self, inode: &Inode) -> Result<Vec<Extent>, FsError> {
+    pub(crate) fn read_extents(&self, inode: &Inode) -> Result<Vec<Extent>, FsError> {
         let ino = inode.meta.ino.0;
-        let structure = || format!("XFS inode {ino} data fork");
+        let structure = || format!("XFS inode {ino} {}", inode.fork_name);
         let mut out = Vec::new();
         match inode.format {
             Format::Extents => {
@@ -134,8 +134,13 @@ impl XfsFs {
     fn bmbt_root(&self, inode: &Inode, out: &mut Vec<Extent>) -> Result<(), FsError> {
         let ino = inode.meta.ino.0;
         let fork = &inode.fork;
-        let bad =
-            |d: String| FsError::corrupt(format!("XFS inode {ino} bmbt root"), inode.offset, d);
+        let bad = |d: String| {
+            FsError::corrupt(
+                format!("XFS inode {ino} {} bmbt root", inode.fork_name),
+                inode.offset,
+                d,
+            )
+        };
         let level = be16(fork, 0);
         let numrecs = usize::from(be16(fork, 2));
         let maxrecs = fork.len().saturating_sub(4) / 16;

@@ -48,8 +48,22 @@ pub(crate) struct Inode {
     pub realtime: bool,
     /// The data fork's bytes (the literal area up to the attribute fork).
     pub fork: Vec<u8>,
+    /// Which fork `format`, `nextents` and `fork` describe (errors name
+    /// it): "data fork", or "attribute fork" in [`Inode::attr_fork`]'s view.
+    pub fork_name: &'static str,
+    /// The attribute fork, if the inode has one (`di_forkoff` != 0).
+    pub attr: Option<AttrFork>,
     /// Byte offset of the inode in the volume (for errors).
     pub offset: u64,
+}
+
+/// An inode's attribute fork: its format (`di_aformat`), extent count
+/// and bytes (from `di_forkoff` to the end of the literal area).
+#[derive(Clone, Debug)]
+pub(crate) struct AttrFork {
+    pub format: Format,
+    pub nextents: u64,
+    pub fork: Vec<u8>,
 }
 
 /// Decodes a timestamp field (8 bytes at `at`).
@@ -178,6 +192,26 @@ impl Inode {
             )));
         }
         let fork = raw[core..core + fork_len].to_vec();
+        let attr = if forkoff == 0 {
+            None
+        } else {
+            let format = match raw[83] {
+                1 => Format::Local,
+                2 => Format::Extents,
+                3 => Format::Btree,
+                f => return Err(bad(format!("attribute fork format {f}"))),
+            };
+            let nextents = if flags2 & DIFLAG2_NREXT64 != 0 && sb.nrext64 {
+                u64::from(be32(raw, 76))
+            } else {
+                u64::from(be16(raw, 80))
+            };
+            Some(AttrFork {
+                format,
+                nextents,
+                fork: raw[core + forkoff..].to_vec(),
+            })
+        };
         let rdev = match (kind, format) {
             (FileKind::BlockDevice | FileKind::CharDevice, Format::Dev) => rdev(be32(&fork, 0)),
             _ => 0,
@@ -202,7 +236,23 @@ impl Inode {
             nextents,
             realtime: be16(raw, 90) & DIFLAG_REALTIME != 0,
             fork,
+            fork_name: "data fork",
+            attr,
             offset,
+        })
+    }
+
+    /// The inode seen through its attribute fork (format, extent count and
+    /// bytes of that fork), for the block-mapping code; `None` without one.
+    pub fn attr_fork(&self) -> Option<Inode> {
+        let a = self.attr.as_ref()?;
+        Some(Inode {
+            format: a.format,
+            nextents: a.nextents,
+            fork: a.fork.clone(),
+            fork_name: "attribute fork",
+            attr: None,
+            ..self.clone()
         })
     }
 
