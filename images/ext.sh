@@ -20,8 +20,8 @@
 #                         dir and a file of 600 one-block extents (extent
 #                         tree of depth 2).
 #   (Each but the ext4 defaults and ext4-deep also has gone.txt deleted by
-#   debugfs rm; only ext2 keeps its block map, so only there deleted()
-#   must find it.)
+#   debugfs rm, which keeps the block map; the e2fsck -D run below then
+#   compacts the directories, so deleted() finds the inode, not its name.)
 #   Every image: extended attributes set in the source tree by ext-tree.py
 #   (user.*, trusted.* on a directory and a symlink, security.*, a POSIX
 #   ACL, one large value on sizes/s1 that goes to the external attribute
