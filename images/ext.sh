@@ -21,7 +21,8 @@
 #                         tree of depth 2).
 #   (Each but the ext4 defaults and ext4-deep also has gone.txt deleted by
 #   debugfs rm, which keeps the block map; the e2fsck -D run below then
-#   compacts the directories, so deleted() finds the inode, not its name.)
+#   compacts the directories, so deleted() finds the inode, not its name;
+#   on ext4-inline no inode with a deletion time is left to find.)
 #   Every image: extended attributes set in the source tree by ext-tree.py
 #   (user.*, trusted.* on a directory and a symlink, security.*, a POSIX
 #   ACL, one large value on sizes/s1 that goes to the external attribute
