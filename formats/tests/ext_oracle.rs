@@ -308,7 +308,11 @@ fn ea_list_and_ea_get_agree_with_the_reader() {
                 ours.insert((*ino, x.name), v);
             }
         }
-        assert!(ours.len() >= 9, "{name}: only {} attributes", ours.len());
+        // The first six images are built with attributes in their source
+        // tree (images/ext.sh); the later ones without.
+        if IMAGES[..6].contains(&name) {
+            assert!(ours.len() >= 9, "{name}: only {} attributes", ours.len());
+        }
         assert_eq!(ours, theirs, "{name}");
     }
 }
