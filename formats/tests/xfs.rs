@@ -833,7 +833,7 @@ fn damaged_attribute_blocks() {
     let fs2 = open(damaged(vec![(remote[0] + 100, flipped)])).expect("open");
     let e = err_text(fs2.xattrs(s1));
     assert!(
-        e.contains("remote attribute value block") && e.contains("CRC-32C mismatch"),
+        e.contains("remote attribute value block") && e.contains("checksum mismatch"),
         "{e}"
     );
     let p = rewrite(&*image("v5"), remote[1], 4096, 12, |b| b[7] ^= 1);

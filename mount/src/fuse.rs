@@ -24,7 +24,7 @@
 //!   (`default_permissions`). Device files do not work and set-id bits are
 //!   ignored (`nodev`, `nosuid`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -92,6 +92,8 @@ struct VaultFs {
     inodes: RwLock<Inodes>,
     files: Mutex<HashMap<u64, Source>>,
     dirs: Mutex<HashMap<u64, Arc<Listing>>>,
+    /// The volumes (by inode) whose warnings were already reported.
+    warned: Mutex<HashSet<u64>>,
     next_fh: AtomicU64,
     options: MountOptions,
 }
@@ -203,6 +205,7 @@ impl VaultFs {
             }),
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
+            warned: Mutex::new(HashSet::new()),
             next_fh: AtomicU64::new(1),
             options,
         }
@@ -299,6 +302,25 @@ impl VaultFs {
             self.options.root_ttl
         } else {
             self.options.ttl
+        }
+    }
+
+    /// Reports on stderr, once per volume, what its filesystem reader
+    /// worked around (a replayed or stale journal, checksum mismatches
+    /// ignored, a damaged first FAT): a mounted tree has no other way to
+    /// say the view is not the plain one.
+    fn report_volume_warnings(&self, ino: u64, entry: &Entry) {
+        let Ok(dir) = entry.as_dir("") else {
+            return;
+        };
+        let Ok(Some(fs)) = dir.volume() else {
+            return;
+        };
+        if !self.warned.lock().insert(ino) {
+            return;
+        }
+        for w in fs.info().warnings {
+            eprintln!("vaultfs: {}: warning: {w}", self.path(ino));
         }
     }
 
@@ -478,6 +500,7 @@ impl Filesystem for VaultFs {
         };
         match entry.as_dir("").and_then(|d| d.list()) {
             Ok(listing) => {
+                self.report_volume_warnings(ino.0, &entry);
                 let fh = self.new_fh();
                 self.dirs.lock().insert(fh, listing);
                 reply.opened(FileHandle(fh), FopenFlags::empty());

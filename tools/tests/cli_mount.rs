@@ -696,6 +696,56 @@ fn mount_image_serves_the_files_inside_partitions() {
     );
 }
 
+/// Mounts the crashed ext4 image (`images/ext-journal.sh`) with `flags`
+/// before the subcommand, lists its volume, and returns whether each file
+/// the kernel sees only after journal recovery is there, and the mount's
+/// stderr.
+fn mount_dirty(flags: &[&str]) -> (Vec<bool>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("dirty.img");
+    unpack("fs/ext4-dirty.img.zst", &img);
+    let manifest: serde_json::Value = serde_json::from_slice(&unpack(
+        "fs/ext4-dirty.manifest.json.zst",
+        &dir.path().join("m.json"),
+    ))
+    .expect("json");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let mut cmd = common::vaultfs();
+    cmd.args(flags)
+        .args(["mount", "--image"])
+        .arg(&img)
+        .arg(&mnt);
+    let m = Mounted::start(cmd, &mnt, dir.path().join("mount.log"), "fs");
+    assert!(!names(&mnt.join("fs")).is_empty());
+    let absent = manifest["absent_on_disk"]
+        .as_array()
+        .expect("absent_on_disk");
+    assert!(!absent.is_empty());
+    let there = absent
+        .iter()
+        .map(|p| mnt.join("fs").join(p.as_str().expect("path")).exists())
+        .collect();
+    (there, m.log())
+}
+
+#[test]
+fn mount_reports_a_replayed_journal_and_the_stale_view() {
+    require_fuse();
+    let (there, log) = mount_dirty(&[]);
+    assert!(there.iter().all(|&t| t), "{there:?}");
+    assert!(
+        log.contains("/fs: warning: journal replayed in memory"),
+        "{log}"
+    );
+    let (there, log) = mount_dirty(&["--no-journal-replay"]);
+    assert!(there.iter().all(|&t| !t), "{there:?}");
+    assert!(
+        log.contains("/fs: warning: ") && log.contains("the view may be stale"),
+        "{log}"
+    );
+}
+
 #[test]
 fn mount_image_serves_the_files_inside_ext4_xfs_and_ext2_partitions() {
     require_fuse();
