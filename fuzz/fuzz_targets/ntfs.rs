@@ -86,7 +86,13 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn run(vol: Arc<Volume>) {
-    let Ok(fs) = NtfsFs::open(vol, &FsOptions { streams: true, ..Default::default() }) else {
+    let Ok(fs) = NtfsFs::open(
+        vol,
+        &FsOptions {
+            streams: true,
+            ..Default::default()
+        },
+    ) else {
         return;
     };
     let _ = fs.info();

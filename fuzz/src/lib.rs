@@ -121,3 +121,144 @@ pub fn ntfs_volume_into(data: &[u8], vol: &mut Vec<u8>) -> bool {
     }
     true
 }
+
+/// A volume of zeros except for some chunks: the input form of the
+/// filesystem targets (ext, XFS), which keeps large volumes small.
+pub struct Sparse {
+    len: u64,
+    /// (offset, bytes), sorted by offset, not overlapping.
+    chunks: Vec<(u64, Vec<u8>)>,
+}
+
+impl vaultfs_formats::io::ReadAt for Sparse {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = vaultfs_formats::io::clamp(offset, buf.len(), self.len);
+        let buf = &mut buf[..n];
+        buf.fill(0);
+        let end = offset + n as u64;
+        let first = self
+            .chunks
+            .partition_point(|(at, b)| at + b.len() as u64 <= offset);
+        for (at, bytes) in &self.chunks[first..] {
+            if *at >= end {
+                break;
+            }
+            let from = offset.max(*at);
+            let to = end.min(at + bytes.len() as u64);
+            buf[(from - offset) as usize..(to - offset) as usize]
+                .copy_from_slice(&bytes[(from - at) as usize..(to - at) as usize]);
+        }
+        Ok(n)
+    }
+}
+
+/// Decodes a sparse volume: `[flags: u8][volume length in 512-byte
+/// sectors: u32 LE]` then chunks `[first sector: u32 LE][sectors: u16
+/// LE][sectors * 512 bytes]`; overlapping or out-of-order chunks are
+/// dropped. When bit 0 of the flags is set, `fix` gets each chunk (with
+/// its absolute offset) to recompute checksums after mutation. Returns the
+/// flags and the volume.
+pub fn sparse_volume(data: &[u8], mut fix: impl FnMut(u64, &mut [u8])) -> Option<(u8, Sparse)> {
+    let (&flags, rest) = data.split_first()?;
+    let len = u64::from(u32::from_le_bytes(rest.get(..4)?.try_into().ok()?)) * 512;
+    let mut rest = &rest[4..];
+    let mut chunks: Vec<(u64, Vec<u8>)> = Vec::new();
+    while rest.len() >= 6 {
+        let sector = u64::from(u32::from_le_bytes(rest[..4].try_into().ok()?));
+        let count = usize::from(u16::from_le_bytes([rest[4], rest[5]]));
+        rest = &rest[6..];
+        let take = (count * 512).min(rest.len());
+        let at = sector * 512;
+        let mut bytes = rest[..take].to_vec();
+        rest = &rest[take..];
+        if chunks.last().is_some_and(|(a, b)| a + b.len() as u64 > at) || bytes.is_empty() {
+            continue;
+        }
+        if flags & 1 != 0 {
+            fix(at, &mut bytes);
+        }
+        chunks.push((at, bytes));
+    }
+    Some((flags, Sparse { len, chunks }))
+}
+
+/// The CRC-32C register step (no inversions), as ext4 chains it; XFS's
+/// CRC is `!crc32c_raw(!0, data)`.
+pub fn crc32c_raw(mut c: u32, data: &[u8]) -> u32 {
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
+        }
+    }
+    c
+}
+
+/// The body of the ext and XFS targets: decodes a [`sparse_volume`]
+/// (`fix` recomputes checksums when flag bit 0 is set; flag bit 1 opens
+/// with `ignore_checksums` so mutations reach the parsing behind every
+/// check), opens it as `kind`, walks at most 4000 entries reading each
+/// one's metadata, details, xattrs, a few pieces of every file and every
+/// symlink's target, then lists and opens the deleted files.
+pub fn exercise_volume(
+    kind: vaultfs_formats::fs::FsKind,
+    data: &[u8],
+    fix: impl FnMut(u64, &mut [u8]),
+) {
+    use vaultfs_formats::fs::{FileKind, FsError, FsOptions, open, walk};
+    use vaultfs_formats::io::ReadAt;
+
+    let Some((flags, vol)) = sparse_volume(data, fix) else {
+        return;
+    };
+    let opts = FsOptions {
+        ignore_checksums: flags & 2 != 0,
+        ..Default::default()
+    };
+    let Ok(fs) = open(kind, Arc::new(vol), &opts) else {
+        return;
+    };
+    let _ = fs.info();
+    let _ = fs.metadata(fs.root());
+    let mut entries = 0;
+    let _ = walk(&*fs, &mut |_, e| {
+        entries += 1;
+        if entries > 4000 {
+            return Err(FsError::corrupt("fuzz", 0, "enough"));
+        }
+        let _ = fs.metadata(e.ino);
+        let _ = fs.details(e.ino);
+        let _ = fs.xattrs(e.ino);
+        match e.kind {
+            FileKind::File => {
+                if let Ok(src) = fs.open(e.ino) {
+                    let len = src.len();
+                    let mut buf = vec![0u8; 4096];
+                    for at in [0, len / 3, len.saturating_sub(100), len] {
+                        let _ = src.read_at(at, &mut buf);
+                    }
+                }
+            }
+            FileKind::Symlink => {
+                let _ = fs.read_link(e.ino);
+            }
+            _ => {}
+        }
+        Ok(())
+    });
+    if let Ok(deleted) = fs.deleted() {
+        for d in deleted.iter().take(100) {
+            if let Ok(src) = fs.open(d.ino) {
+                let mut buf = vec![0u8; 4096];
+                let _ = src.read_at(0, &mut buf);
+            }
+        }
+    }
+}

@@ -262,8 +262,14 @@ fn ntfs_seeds() {
     let bytes = fs::read(path).expect("seeds/ntfs/compact-volume (images/ntfs.sh seed)");
     let vol = vaultfs_fuzz::ntfs_volume(&bytes).expect("volume");
     assert_eq!(vol.len(), 3 << 20);
-    let ntfs =
-        NtfsFs::open(Arc::new(MemSource::new(vol)), &FsOptions { streams: true, ..Default::default() }).expect("open");
+    let ntfs = NtfsFs::open(
+        Arc::new(MemSource::new(vol)),
+        &FsOptions {
+            streams: true,
+            ..Default::default()
+        },
+    )
+    .expect("open");
     assert!(check_invariants(&ntfs).expect("invariants") > 40);
     let c = ntfs.lookup(ntfs.root(), "c").expect("lookup").expect("c");
     let text = ntfs.lookup(c.ino, "text").expect("lookup").expect("text");
