@@ -304,18 +304,7 @@ fn random_damage_in_the_journal_never_panics_or_hangs() {
 
 #[test]
 fn the_fuzz_seed_reaches_the_replay() {
-    // fuzz/seeds/ext/dirty: [flags][sectors u32] then runs of sectors.
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/ext/dirty");
-    let data = std::fs::read(path).expect("seed");
-    let sectors = u32::from_le_bytes(data[1..5].try_into().expect("len")) as usize;
-    let mut vol = vec![0u8; sectors * 512];
-    let mut rest = &data[5..];
-    while rest.len() >= 6 {
-        let at = u32::from_le_bytes(rest[..4].try_into().expect("at")) as usize * 512;
-        let n = usize::from(u16::from_le_bytes([rest[4], rest[5]])) * 512;
-        vol[at..at + n].copy_from_slice(&rest[6..6 + n]);
-        rest = &rest[6 + n..];
-    }
+    let vol = linux_tree::fuzz_seed_volume("ext", "dirty");
     let fs = open_with(vol, false).expect("open seed");
     let w = &fs.info().warnings;
     assert!(w.iter().any(|w| w.contains("replayed in memory")), "{w:?}");

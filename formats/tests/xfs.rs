@@ -107,19 +107,7 @@ fn bigtime_past_2038_and_before_1970() {
 #[test]
 fn fuzz_seeds_open() {
     for name in ["v5", "v4"] {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../fuzz/seeds/xfs")
-            .join(name);
-        let data = std::fs::read(path).expect("seed");
-        let sectors = u32::from_le_bytes(data[1..5].try_into().expect("len")) as usize;
-        let mut vol = vec![0u8; sectors * 512];
-        let mut rest = &data[5..];
-        while rest.len() >= 6 {
-            let at = u32::from_le_bytes(rest[..4].try_into().expect("at")) as usize * 512;
-            let n = usize::from(u16::from_le_bytes([rest[4], rest[5]])) * 512;
-            vol[at..at + n].copy_from_slice(&rest[6..6 + n]);
-            rest = &rest[6 + n..];
-        }
+        let vol = linux_tree::fuzz_seed_volume("xfs", name);
         let fs = open(Arc::new(MemSource::new(vol))).expect("open seed");
         let n = check_invariants(&*fs).expect("invariants");
         assert!(n > 340, "{name}: {n} entries");

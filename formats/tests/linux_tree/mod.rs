@@ -1,7 +1,8 @@
 //! What the XFS and ext tests share: the self-describing content
 //! `images/xfs-tree.py` and `images/ext-tree.py` write (each 64-byte line
 //! names a hash of the file's path and the line number), and the walk of a
-//! whole filesystem compared with a manifest written from the source side.
+//! whole filesystem compared with a manifest written from the source side;
+//! and the volumes of the fuzz targets' sparse-chunk seeds.
 
 #![allow(dead_code)]
 
@@ -188,4 +189,25 @@ pub fn compare_with_manifest(fs: &dyn Filesystem, name: &str, m: &Value) -> usiz
         }
     }
     got.len()
+}
+
+/// The volume a fuzz seed `fuzz/seeds/DIR/NAME` describes (`[flags][volume
+/// length in sectors: u32 LE]`, then chunks `[first sector: u32 LE]
+/// [sectors: u16 LE][bytes]`), as bytes.
+pub fn fuzz_seed_volume(dir: &str, name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/seeds")
+        .join(dir)
+        .join(name);
+    let data = std::fs::read(path).expect("seed");
+    let sectors = u32::from_le_bytes(data[1..5].try_into().expect("len")) as usize;
+    let mut vol = vec![0u8; sectors * 512];
+    let mut rest = &data[5..];
+    while rest.len() >= 6 {
+        let at = u32::from_le_bytes(rest[..4].try_into().expect("at")) as usize * 512;
+        let n = usize::from(u16::from_le_bytes([rest[4], rest[5]])) * 512;
+        vol[at..at + n].copy_from_slice(&rest[6..6 + n]);
+        rest = &rest[6 + n..];
+    }
+    vol
 }
