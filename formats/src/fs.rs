@@ -10,6 +10,7 @@
 
 mod checks;
 pub mod detect;
+mod dircache;
 pub mod ext;
 pub mod fat;
 pub mod mem;

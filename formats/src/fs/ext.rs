@@ -57,6 +57,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::checks::Checks;
+use super::dircache::DirCache;
 use super::{
     DeletedEntry, DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, MAX_XATTR_VALUE,
     MAX_XATTRS, Metadata, VolumeInfo, Xattr,
@@ -68,9 +69,6 @@ use sb::{COMPAT_HAS_JOURNAL, INCOMPAT_EA_INODE, INCOMPAT_FILETYPE, INCOMPAT_RECO
 
 /// Parsed inodes kept at most.
 const INODE_CACHE: usize = 8192;
-/// Directory listings kept at most, and their entries in total.
-const DIR_CACHE: usize = 512;
-const DIR_CACHE_ENTRIES: usize = 200_000;
 /// Metadata cached, in bytes (whole filesystem blocks).
 const META_CACHE_BYTES: usize = 16 << 20;
 /// The largest directory read, in bytes.
@@ -87,9 +85,6 @@ const MAX_DELETED: usize = 100_000;
 const MAX_NAME_SCAN_DIRS: usize = 100_000;
 const MAX_NAME_SCAN_BYTES: u64 = 256 << 20;
 
-/// Directory listings by inode, and their entries in total.
-type DirCache = (HashMap<u64, Arc<Vec<DirEntry>>>, usize);
-
 /// An ext2/3/4 volume.
 pub struct ExtFs {
     vol: Source,
@@ -100,7 +95,7 @@ pub struct ExtFs {
     /// The checksum policy, and the mismatches it ignored.
     checks: Checks,
     inodes: Mutex<HashMap<u64, Arc<Inode>>>,
-    dirs: Mutex<DirCache>,
+    dirs: DirCache,
 }
 
 /// The file's bytes: blocks of the volume, or inline in the inode.
@@ -156,7 +151,7 @@ impl ExtFs {
             warnings: Vec::new(),
             checks,
             inodes: Mutex::new(HashMap::new()),
-            dirs: Mutex::new((HashMap::new(), 0)),
+            dirs: DirCache::default(),
         };
         if fs.vol.len() < fs.sb.size() {
             fs.warnings.push(format!(
@@ -490,23 +485,10 @@ impl ExtFs {
 
     /// The entries of directory `dir`, from the bounded cache or read.
     fn listing(&self, dir: Ino) -> Result<Arc<Vec<DirEntry>>, FsError> {
-        if let Some(l) = self.dirs.lock().0.get(&dir.0) {
-            return Ok(l.clone());
-        }
-        let inode = self.want(dir, FileKind::Dir, "directory")?;
-        let list = Arc::new(self.list(&inode)?);
-        let mut cache = self.dirs.lock();
-        if cache.0.len() >= DIR_CACHE || cache.1 + list.len() > DIR_CACHE_ENTRIES {
-            cache.0.clear();
-            cache.1 = 0;
-        }
-        if list.len() <= DIR_CACHE_ENTRIES {
-            cache.1 += list.len();
-            if let Some(old) = cache.0.insert(dir.0, list.clone()) {
-                cache.1 -= old.len();
-            }
-        }
-        Ok(list)
+        self.dirs.get_or_load(dir, || {
+            let inode = self.want(dir, FileKind::Dir, "directory")?;
+            self.list(&inode)
+        })
     }
 
     fn list(&self, inode: &Inode) -> Result<Vec<DirEntry>, FsError> {

@@ -36,6 +36,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::checks::Checks;
+use super::dircache::DirCache;
 use super::{
     DirEntry, FileKind, Filesystem, FsError, FsKind, FsOptions, Ino, Metadata, VolumeInfo, Xattr,
 };
@@ -45,16 +46,10 @@ use sb::Superblock;
 
 /// Parsed inodes kept at most.
 const INODE_CACHE: usize = 8192;
-/// Directory listings kept at most, and their entries in total.
-const DIR_CACHE: usize = 512;
-const DIR_CACHE_ENTRIES: usize = 200_000;
 /// Extent records of bmbt-form inodes kept at most, in total.
 const EXTENT_CACHE: usize = 1 << 20;
 /// Metadata cached, in bytes (whole filesystem blocks).
 const META_CACHE_BYTES: usize = 16 << 20;
-
-/// Directory listings by inode, and their entries in total.
-type DirCache = (HashMap<u64, Arc<Vec<DirEntry>>>, usize);
 
 /// An XFS volume.
 pub struct XfsFs {
@@ -65,7 +60,7 @@ pub struct XfsFs {
     /// The checksum policy, and the mismatches it ignored.
     checks: Checks,
     inodes: Mutex<HashMap<u64, Arc<Inode>>>,
-    dirs: Mutex<DirCache>,
+    dirs: DirCache,
     /// Extent lists of bmbt-form inodes, and their records in total.
     bmaps: Mutex<ExtentCache>,
 }
@@ -93,7 +88,7 @@ impl XfsFs {
             warnings: Vec::new(),
             checks,
             inodes: Mutex::new(HashMap::new()),
-            dirs: Mutex::new((HashMap::new(), 0)),
+            dirs: DirCache::default(),
             bmaps: Mutex::new((HashMap::new(), 0)),
         };
         if fs.vol.len() < fs.sb.size() {
@@ -169,23 +164,10 @@ impl XfsFs {
 
     /// The entries of directory `dir`, from the bounded cache or read.
     fn listing(&self, dir: Ino) -> Result<Arc<Vec<DirEntry>>, FsError> {
-        if let Some(l) = self.dirs.lock().0.get(&dir.0) {
-            return Ok(l.clone());
-        }
-        let inode = self.want(dir, FileKind::Dir, "directory")?;
-        let list = Arc::new(self.list(&inode)?);
-        let mut cache = self.dirs.lock();
-        if cache.0.len() >= DIR_CACHE || cache.1 + list.len() > DIR_CACHE_ENTRIES {
-            cache.0.clear();
-            cache.1 = 0;
-        }
-        if list.len() <= DIR_CACHE_ENTRIES {
-            cache.1 += list.len();
-            if let Some(old) = cache.0.insert(dir.0, list.clone()) {
-                cache.1 -= old.len();
-            }
-        }
-        Ok(list)
+        self.dirs.get_or_load(dir, || {
+            let inode = self.want(dir, FileKind::Dir, "directory")?;
+            self.list(&inode)
+        })
     }
 
     fn want(&self, ino: Ino, kind: FileKind, wanted: &'static str) -> Result<Arc<Inode>, FsError> {
