@@ -215,6 +215,9 @@ struct Item {
     src: Arc<dyn ReadAt>,
     start: u64,
     len: u64,
+    /// Ranges of `src` (ascending, disjoint) stored as zeros: space the
+    /// partition's filesystem does not use.
+    zero: Vec<Range<u64>>,
 }
 
 /// A source of zeros.
@@ -238,6 +241,8 @@ struct RangeReader<'a> {
     src: &'a dyn ReadAt,
     pos: u64,
     end: u64,
+    /// Ranges read as zeros without reading them (ascending, disjoint).
+    zero: &'a [Range<u64>],
     /// Where `src` lies on the disk (for the unreadable ranges).
     disk_offset: u64,
     unreadable: &'a mut Vec<Range<u64>>,
@@ -258,9 +263,23 @@ const READ_BLOCK: usize = 1 << 20;
 
 impl Read for RangeReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = (self.end - self.pos).min(buf.len().min(READ_BLOCK) as u64) as usize;
+        let mut want = (self.end - self.pos).min(buf.len().min(READ_BLOCK) as u64) as usize;
         if want == 0 {
             return Ok(0);
+        }
+        // Skip the zero ranges that end before `pos`; inside one, zeros;
+        // before one, read up to it.
+        while self.zero.first().is_some_and(|z| z.end <= self.pos) {
+            self.zero = &self.zero[1..];
+        }
+        if let Some(z) = self.zero.first() {
+            if z.start <= self.pos {
+                let n = (z.end - self.pos).min(want as u64) as usize;
+                buf[..n].fill(0);
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            want = (z.start - self.pos).min(want as u64) as usize;
         }
         let buf = &mut buf[..want];
         match self.src.read_at(self.pos, buf) {
@@ -287,6 +306,46 @@ impl Read for RangeReader<'_> {
             }
         }
     }
+}
+
+/// A filesystem's name and the disk ranges it does not use.
+type Unused = (String, Vec<Range<u64>>);
+
+/// The space the filesystem of partition `p` does not use, as disk byte
+/// ranges, and the filesystem's name; `None` when no reader knows it (the
+/// partition is then stored whole).
+fn unused_space(src: &Arc<dyn ReadAt>, p: &Piece) -> std::result::Result<Option<Unused>, String> {
+    use vaultfs_formats::fs;
+    let vol: Arc<dyn ReadAt> = Arc::new(
+        vaultfs_formats::io::Slice::new(src.clone(), p.start, p.len).map_err(|e| e.to_string())?,
+    );
+    let Some(kind) = fs::detect(&*vol).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    if !fs::has_reader(kind) {
+        return Ok(None);
+    }
+    let f = fs::open(kind, vol, &fs::FsOptions::default()).map_err(|e| e.to_string())?;
+    let mut ranges: Vec<Range<u64>> = Vec::new();
+    let mut bad = false;
+    f.unused(&mut |r| {
+        // Ranges must ascend inside the partition; anything else means the
+        // reader is confused, and nothing is zeroed.
+        let ok = r.start < r.end && r.end <= p.len;
+        let r = r.start + p.start..r.end + p.start;
+        if !ok || ranges.last().is_some_and(|l| l.end > r.start) {
+            bad = true;
+        } else if let Some(l) = ranges.last_mut().filter(|l| l.end == r.start) {
+            l.end = r.end;
+        } else {
+            ranges.push(r);
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if bad {
+        return Err("its free-space map is inconsistent".into());
+    }
+    Ok(Some((format!("{kind:?}"), ranges)))
 }
 
 /// The outcome of a disk backup: the usual summary plus the layout.
@@ -354,17 +413,39 @@ pub fn backup_disk(
         };
         let sectors = p.len / SECTOR;
         if p.selected {
+            let mut comment = p.what.clone();
+            let zero = match (&p.kind, opts.include_unused) {
+                (PieceKind::Partition(n), false) => match unused_space(&src, p) {
+                    Ok(Some((kind, z))) => {
+                        let bytes: u64 = z.iter().map(|r| r.end - r.start).sum();
+                        comment
+                            .push_str(&format!(", {kind}: {bytes} unused bytes stored as zeros"));
+                        z
+                    }
+                    Ok(None) => Vec::new(),
+                    Err(e) => {
+                        let w = format!(
+                            "partition {n}: the filesystem could not be read ({e}); stored whole"
+                        );
+                        progress.warning(&path, &w);
+                        warnings.push(format!("{}: {w}", path.display()));
+                        Vec::new()
+                    }
+                },
+                _ => Vec::new(),
+            };
             items.push(Item {
                 name: format!("{base}.raw"),
                 src: src.clone(),
                 start: p.start,
                 len: p.len,
+                zero,
             });
             extents.push(DescriptorExtent {
                 sectors,
                 kind: ExtentKind::Flat,
                 file: format!("{base}.raw"),
-                comment: p.what.clone(),
+                comment,
             });
             continue;
         }
@@ -378,6 +459,7 @@ pub fn backup_disk(
                 start: 0,
                 len: sparse.len(),
                 src: Arc::new(sparse),
+                zero: Vec::new(),
             });
             extents.push(DescriptorExtent {
                 sectors: whole,
@@ -393,6 +475,7 @@ pub fn backup_disk(
                 src: Arc::new(Zeros(len)),
                 start: 0,
                 len,
+                zero: Vec::new(),
             });
             extents.push(DescriptorExtent {
                 sectors: sectors - whole,
@@ -433,14 +516,15 @@ pub fn backup_disk(
                          src: &dyn ReadAt,
                          start: u64,
                          len: u64,
-                         disk_offset: u64,
+                         zero: &[Range<u64>],
                          unreadable: &mut Vec<Range<u64>>|
          -> io::Result<()> {
             let mut reader = RangeReader {
                 src,
                 pos: start,
                 end: start + len,
-                disk_offset,
+                zero,
+                disk_offset: 0,
                 unreadable,
             };
             let (chunks, bytes) = pipeline::chunk_stream(&shared, idx, &mut reader, &chunk_tx)?;
@@ -458,7 +542,14 @@ pub fn backup_disk(
             for (idx, item) in items.iter().enumerate() {
                 // Only the disk's own pieces have disk offsets; the
                 // generated files cannot fail to read.
-                send_file(idx, &*item.src, item.start, item.len, 0, &mut unreadable)?;
+                send_file(
+                    idx,
+                    &*item.src,
+                    item.start,
+                    item.len,
+                    &item.zero,
+                    &mut unreadable,
+                )?;
             }
             descriptor_text = descriptor(&extents, cid(&extents, disk_len));
             if !unreadable.is_empty() {
@@ -470,7 +561,7 @@ pub fn backup_disk(
             }
             let d = MemSource::new(descriptor_text.clone().into_bytes());
             let mut none = Vec::new();
-            send_file(items.len(), &d, 0, d.len(), 0, &mut none)?;
+            send_file(items.len(), &d, 0, d.len(), &[], &mut none)?;
             Ok(())
         })();
         drop(chunk_tx);
@@ -651,10 +742,15 @@ mod tests {
             bad: 1024..2048,
         };
         let mut bad = Vec::new();
+        let zero = vec![Range {
+            start: 4096,
+            end: 5120,
+        }];
         let mut r = RangeReader {
             src: &src,
             pos: 512,
             end: 8192,
+            zero: &zero,
             disk_offset: 1 << 20,
             unreadable: &mut bad,
         };
@@ -663,7 +759,9 @@ mod tests {
         assert_eq!(out.len(), 8192 - 512);
         assert!(out[..512].iter().all(|&b| b == 7));
         assert!(out[512..1536].iter().all(|&b| b == 0));
-        assert!(out[1536..].iter().all(|&b| b == 7));
+        assert!(out[1536..3584].iter().all(|&b| b == 7));
+        assert!(out[3584..4608].iter().all(|&b| b == 0), "a zero range");
+        assert!(out[4608..].iter().all(|&b| b == 7));
         assert_eq!(bad, vec![(1 << 20) + 1024..(1 << 20) + 2048]);
     }
 }

@@ -434,3 +434,109 @@ fn restore_of_the_descriptor_brings_its_extents_and_raw_gives_a_flat_image() {
         _ => eprintln!("notice: no loop device (needs root); skipping the device size check"),
     }
 }
+
+/// `len` bytes that do not compress or dedupe: a SHA-256 chain.
+fn noise(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut h = Sha256::digest(b"noise").to_vec();
+    while out.len() < len {
+        h = Sha256::digest(&h).to_vec();
+        out.extend_from_slice(&h);
+    }
+    out.truncate(len);
+    out
+}
+
+fn mtools(tool: &str, args: &[&str]) {
+    let o = Command::new(tool)
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .args(args)
+        .output()
+        .expect("mtools (Debian: mtools)");
+    assert!(o.status.success(), "{tool} {args:?}: {o:?}");
+}
+
+#[test]
+fn unused_space_is_stored_as_zeros_and_every_file_survives() {
+    if !have_qemu() {
+        return;
+    }
+    let env = Env::init();
+    let raw = fsdisk_raw(env.dir.path());
+    // Fill 16 MiB of the FAT32 partition's free clusters with noise: copy a
+    // file there with mtools, then delete it. Partition 2 starts at sector
+    // 51200 (images/fsdisk.sh).
+    let junk = env.dir.path().join("junk.bin");
+    let noise = noise(16 << 20);
+    std::fs::write(&junk, &noise).expect("write");
+    let vol = format!("{}@@{}", raw.display(), 51200 * 512);
+    mtools(
+        "mcopy",
+        &["-i", &vol, junk.to_str().expect("utf-8"), "::/junk.bin"],
+    );
+    mtools("mdel", &["-i", &vol, "::/junk.bin"]);
+
+    let before = dir_size(&env.repo);
+    let run = env
+        .run(&["--json", "backup", "--disk", raw.to_str().expect("utf-8")])
+        .ok();
+    let added = dir_size(&env.repo) - before;
+    let disk_len = std::fs::metadata(&raw).expect("stat").len();
+    // The disk is 72 MiB; its files take about 4 MiB per partition (the
+    // same tree in both), the deleted noise 16 MiB.
+    assert!(
+        added < 12 << 20,
+        "the vault grew by {added} bytes for a {disk_len}-byte disk: {}",
+        run.stdout
+    );
+    let p2 = env
+        .cmd(&["cat", "latest:/disk.vmdk.contents/p2.raw"])
+        .output()
+        .expect("cat");
+    assert!(p2.status.success());
+    assert!(
+        !p2.stdout.windows(64).any(|w| w == &noise[..64]),
+        "the deleted file's clusters were stored"
+    );
+    for (path, want) in manifest() {
+        for part in ["p1", "p2"] {
+            let o = env
+                .cmd(&["cat", &format!("latest:/disk.vmdk.contents/{part}/{path}")])
+                .output()
+                .expect("cat");
+            assert!(o.status.success(), "{part}/{path}: {o:?}");
+            assert_eq!(sha(&o.stdout), want, "{part}/{path}");
+        }
+    }
+
+    // --include-unused stores the noise too: the same disk costs 16 MiB more.
+    let before = dir_size(&env.repo);
+    env.run(&[
+        "backup",
+        "--disk",
+        raw.to_str().expect("utf-8"),
+        "--include-unused",
+    ])
+    .ok();
+    let added = dir_size(&env.repo) - before;
+    assert!(
+        added > 16 << 20,
+        "--include-unused added only {added} bytes"
+    );
+    let out = restore_all(&env, "forensic");
+    assert_identical(&out.join("disk.vmdk"), &raw);
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).expect("read_dir") {
+        let e = e.expect("entry");
+        let md = e.metadata().expect("stat");
+        total += if md.is_dir() {
+            dir_size(&e.path())
+        } else {
+            md.len()
+        };
+    }
+    total
+}
