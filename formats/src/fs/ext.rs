@@ -34,6 +34,7 @@ mod blockmap;
 mod csum;
 mod dir;
 mod extent;
+mod free;
 mod group;
 mod inline;
 mod inode;
@@ -498,6 +499,10 @@ fn runs(extents: &[Extent], want: u64) -> Vec<Run> {
 }
 
 impl Filesystem for ExtFs {
+    fn unused(&self, f: &mut dyn FnMut(std::ops::Range<u64>)) -> Result<(), FsError> {
+        free::free_ranges(&self.sb, &*self.vol, &|at, len| self.read_meta(at, len), f)
+    }
+
     fn info(&self) -> VolumeInfo {
         VolumeInfo {
             kind: self.kind,
