@@ -840,8 +840,7 @@ fn unused_space_matches_ntfsinfo() {
                 .lines()
                 .find_map(|l| l.trim().strip_prefix(key))
                 .unwrap_or_else(|| panic!("{key} in ntfsinfo's output: {text}"));
-            line.trim()
-                .split_whitespace()
+            line.split_whitespace()
                 .next()
                 .and_then(|n| n.parse().ok())
                 .expect("number")
