@@ -308,6 +308,46 @@ impl Read for RangeReader<'_> {
     }
 }
 
+/// The read-write mounts of block device `path` or of its partitions, as
+/// (device, mount point); nothing for an image file or off Linux.
+fn mounted_rw(path: &Path) -> Vec<(String, String)> {
+    use std::os::unix::fs::FileTypeExt;
+    let is_dev = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device());
+    if !is_dev {
+        return Vec::new();
+    }
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    rw_mounts_of(&info, &real.to_string_lossy())
+}
+
+/// The read-write mounts in a `/proc/self/mountinfo` text whose source is
+/// `dev` or a partition of it (`/dev/sda1`, `/dev/nvme0n1p1` for
+/// `/dev/sda`, `/dev/nvme0n1`).
+fn rw_mounts_of(mountinfo: &str, dev: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        let (Some(at), Some(opts), Some(source)) = (l.get(4), l.get(5), r.get(1)) else {
+            continue;
+        };
+        let rest = source.strip_prefix(dev);
+        let ours = rest.is_some_and(|rest| {
+            let rest = rest.strip_prefix('p').unwrap_or(rest);
+            rest.is_empty() || rest.chars().all(|c| c.is_ascii_digit())
+        });
+        if ours && opts.split(',').any(|o| o == "rw") {
+            // mountinfo escapes spaces and such as octal \040.
+            out.push((source.to_string(), at.replace("\\040", " ")));
+        }
+    }
+    out
+}
+
 /// A filesystem's name and the disk ranges it does not use.
 type Unused = (String, Vec<Range<u64>>);
 
@@ -390,6 +430,14 @@ pub fn backup_disk(
     let mut warnings: Vec<String> = Vec::new();
     for w in &table.warnings {
         progress.warning(&path, w);
+        warnings.push(format!("{}: {w}", path.display()));
+    }
+    for (dev, at) in mounted_rw(&path) {
+        let w = format!(
+            "{dev} is mounted read-write at {at}: the backup may be inconsistent \
+             (back up an LVM snapshot, or the device unmounted or mounted read-only)"
+        );
+        progress.warning(&path, &w);
         warnings.push(format!("{}: {w}", path.display()));
     }
     let pieces = layout(&table, disk_len, opts.partitions.as_deref())?;
@@ -733,6 +781,31 @@ mod tests {
             buf[..n].copy_from_slice(&self.data[offset as usize..offset as usize + n]);
             Ok(n)
         }
+    }
+
+    #[test]
+    fn read_write_mounts_of_a_device_and_its_partitions() {
+        let info = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+23 22 8:2 / /mnt/my\\040data ro,relatime shared:2 - vfat /dev/sda2 ro
+24 22 8:17 / /other rw - xfs /dev/sdb1 rw
+25 22 259:1 / /boot rw - vfat /dev/nvme0n1p1 rw
+26 22 8:0 / /whole rw - ext4 /dev/sda rw
+27 22 8:16 / /x rw - ext4 /dev/sda10 rw";
+        assert_eq!(
+            rw_mounts_of(info, "/dev/sda"),
+            [
+                ("/dev/sda1".to_string(), "/".to_string()),
+                ("/dev/sda".to_string(), "/whole".to_string()),
+                ("/dev/sda10".to_string(), "/x".to_string()),
+            ]
+        );
+        assert_eq!(
+            rw_mounts_of(info, "/dev/nvme0n1"),
+            [("/dev/nvme0n1p1".to_string(), "/boot".to_string())]
+        );
+        assert!(rw_mounts_of(info, "/dev/sdb1").len() == 1);
+        assert!(rw_mounts_of(info, "/dev/sdc").is_empty());
     }
 
     #[test]

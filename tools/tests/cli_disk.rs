@@ -540,3 +540,58 @@ fn dir_size(dir: &Path) -> u64 {
     }
     total
 }
+
+#[test]
+fn a_second_backup_with_a_few_changed_blocks_adds_only_their_chunks() {
+    if !have_qemu() {
+        return;
+    }
+    let env = Env::init();
+    let raw = fsdisk_raw(env.dir.path());
+    // 30 MiB of noise in partition 2's free clusters makes many distinct
+    // chunks (the disk is otherwise mostly zeros and a few files).
+    let junk = env.dir.path().join("junk.bin");
+    std::fs::write(&junk, noise(30 << 20)).expect("write");
+    let vol = format!("{}@@{}", raw.display(), 51200 * 512);
+    mtools(
+        "mcopy",
+        &["-i", &vol, junk.to_str().expect("utf-8"), "::/junk.bin"],
+    );
+    mtools("mdel", &["-i", &vol, "::/junk.bin"]);
+    let args = [
+        "--json",
+        "backup",
+        "--disk",
+        raw.to_str().expect("utf-8"),
+        "--include-unused",
+    ];
+    let first = env.run(&args).ok().json();
+    let first_added = first["data_added_packed"].as_u64().expect("packed");
+    // Three 4 KiB blocks change: in partition 1, partition 2 and the gap.
+    let mut bytes = std::fs::read(&raw).expect("raw");
+    for at in [5 << 20, 40 << 20, 66 << 20] {
+        for (i, b) in bytes[at..at + 4096].iter_mut().enumerate() {
+            *b ^= (i % 251) as u8 | 1;
+        }
+    }
+    std::fs::write(&raw, &bytes).expect("write");
+    let second = env.run(&args).ok().json();
+    // Only the chunks around the changed blocks are new: one per change
+    // (two when it moves a cut point), of the many the first backup stored.
+    let added = second["data_added_packed"].as_u64().expect("packed");
+    let blobs = second["data_blobs"].as_u64().expect("data_blobs");
+    let first_blobs = first["data_blobs"].as_u64().expect("data_blobs");
+    assert!((3..=6).contains(&blobs), "{second}");
+    assert!(first_blobs > 5 * blobs, "first {first}");
+    assert!(
+        added * 4 < first_added,
+        "first {first_added}, second {added}: {second}"
+    );
+    assert_eq!(
+        second["files_changed"].as_u64(),
+        Some(3),
+        "the 3 extents changed, not the descriptor: {second}"
+    );
+    let out = restore_all(&env, "out");
+    assert_identical(&out.join("disk.vmdk"), &raw);
+}
