@@ -21,6 +21,7 @@ mod ag;
 mod bmap;
 mod crc;
 mod dir;
+mod free;
 mod inode;
 mod log;
 mod sb;
@@ -237,6 +238,10 @@ impl XfsFs {
 }
 
 impl Filesystem for XfsFs {
+    fn unused(&self, f: &mut dyn FnMut(std::ops::Range<u64>)) -> Result<(), FsError> {
+        self.free_ranges(f)
+    }
+
     fn info(&self) -> VolumeInfo {
         VolumeInfo {
             kind: FsKind::Xfs,
