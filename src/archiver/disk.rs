@@ -136,7 +136,12 @@ pub fn layout(table: &Table, disk_len: u64, selected: Option<&[u32]>) -> Result<
     let mut at = 0u64;
     let raw = |pieces: &mut Vec<Piece>, start: u64, end: u64, first: bool| {
         if end > start {
-            let (kind, what) = if first {
+            let (kind, what) = if first && table.scheme == Scheme::None {
+                (
+                    PieceKind::Table,
+                    "the whole disk (no partition table)".to_string(),
+                )
+            } else if first {
                 (PieceKind::Table, "partition table area".to_string())
             } else {
                 (PieceKind::Gap, "unpartitioned space".to_string())
@@ -399,8 +404,8 @@ pub struct DiskSummary {
     pub unreadable: Vec<Range<u64>>,
 }
 
-/// The length of a block device or file.
-fn source_len(path: &Path) -> Result<FileSource> {
+/// Opens the block device or file (its length found either way).
+fn open_source(path: &Path) -> Result<FileSource> {
     FileSource::open(path).map_err(|e| Error::io(path.display(), e).context("disk source"))
 }
 
@@ -419,7 +424,7 @@ pub fn backup_disk(
         ));
     }
     let path = super::build::clean_path(&opts.source)?;
-    let src = source_len(&path)?;
+    let src = open_source(&path)?;
     let disk_len = src.len();
     let table = read_table_detect(&src, None).map_err(|e| {
         Error::new(
