@@ -715,3 +715,35 @@ fn four_filesystems_keep_every_file_with_unused_space_zeroed() {
         assert!(same_tree(&a, &b) > 5, "{part}: files compared");
     }
 }
+
+#[test]
+fn a_descriptor_restores_the_extents_there_are_and_warns_of_the_others() {
+    let env = Env::init();
+    let src = env.dir.path().join("src");
+    std::fs::create_dir(&src).expect("mkdir");
+    std::fs::write(src.join("a.raw"), [7u8; 512]).expect("write");
+    std::fs::write(src.join("other.txt"), "not named").expect("write");
+    std::fs::write(
+        src.join("x.vmdk"),
+        "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n\
+         createType=\"monolithicFlat\"\n\n# Extent description\n# one\n\
+         RW 1 FLAT \"a.raw\" 0\n# two\nRW 1 FLAT \"b.raw\" 0\n",
+    )
+    .expect("write");
+    env.run(&["backup", src.to_str().expect("utf-8")]).ok();
+    let out = env.dir.path().join("out");
+    let r = env.run(&[
+        "restore",
+        &format!("latest:{}/x.vmdk", src.display()),
+        "--target",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("b.raw: named by") && r.stderr.contains("not in the snapshot"),
+        "{}",
+        r.stderr
+    );
+    assert!(out.join("x.vmdk").is_file() && out.join("a.raw").is_file());
+    assert!(!out.join("other.txt").exists());
+}

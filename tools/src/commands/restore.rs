@@ -128,7 +128,19 @@ fn restore_with_extents(
     let mut summary = restore::restore(repo, node, opts, progress)?;
     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
     for name in vmdk_extents(repo, node) {
-        let sibling = resolve_path(repo, root, &format!("{dir}/{name}"))?;
+        let sibling = match resolve_path(repo, root, &format!("{dir}/{name}")) {
+            Ok(n) => n,
+            Err(e) if e.kind() == vaultfs::ErrorKind::NotFound => {
+                // A descriptor backed up without its extents: restore what
+                // there is and say what is missing.
+                let w = format!("{dir}/{name}: named by {path} but not in the snapshot");
+                eprintln!("warning: {w}");
+                summary.warning_count += 1;
+                summary.warnings.push(w);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let s = restore::restore(repo, &sibling, opts, progress)?;
         summary.files_restored += s.files_restored;
         summary.files_skipped += s.files_skipped;
