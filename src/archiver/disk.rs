@@ -353,6 +353,9 @@ fn rw_mounts_of(mountinfo: &str, dev: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The most free runs kept per partition (16 bytes each: 64 MiB).
+const MAX_ZERO_RANGES: usize = 1 << 22;
+
 /// A filesystem's name and the disk ranges it does not use.
 type Unused = (String, Vec<Range<u64>>);
 
@@ -374,6 +377,11 @@ fn unused_space(src: &Arc<dyn ReadAt>, p: &Piece) -> std::result::Result<Option<
     let mut ranges: Vec<Range<u64>> = Vec::new();
     let mut bad = false;
     f.unused(&mut |r| {
+        if ranges.len() >= MAX_ZERO_RANGES {
+            // Memory stays bounded on a hugely fragmented volume: past
+            // this many free runs, the rest is stored as it is (safe).
+            return;
+        }
         // Ranges must ascend inside the partition; anything else means the
         // reader is confused, and nothing is zeroed.
         let ok = r.start < r.end && r.end <= p.len;
