@@ -10,6 +10,7 @@
 //! [`BlobSaver`]: crate::repo::saver::BlobSaver
 
 mod build;
+pub mod disk;
 mod finalize;
 mod meta;
 mod pipeline;

@@ -356,6 +356,15 @@ pub trait Filesystem: Send + Sync {
     fn xattrs(&self, _ino: Ino) -> Result<Vec<Xattr>, FsError> {
         Ok(Vec::new())
     }
+
+    /// The byte ranges of the volume that the filesystem does not use
+    /// (free clusters or blocks), in ascending order, each passed to `f`
+    /// as it is found, so a large volume needs no list in memory. A disk
+    /// backup stores them as zeros. Readers that cannot tell report none:
+    /// the volume is then stored whole.
+    fn unused(&self, _f: &mut dyn FnMut(std::ops::Range<u64>)) -> Result<(), FsError> {
+        Ok(())
+    }
 }
 
 /// Opens the filesystem of kind `kind` on `vol` with its reader (exFAT

@@ -316,3 +316,60 @@ fn ea_list_and_ea_get_agree_with_the_reader() {
         assert_eq!(ours, theirs, "{name}");
     }
 }
+
+/// `unused()` against `dumpe2fs`' per-group "Free blocks:" lists (read
+/// from the block bitmaps by e2fsprogs): the same blocks, except in groups
+/// flagged BLOCK_UNINIT, which the reader reports as used.
+#[test]
+fn unused_blocks_match_dumpe2fs() {
+    let dumpe2fs = debugfs().with_file_name("dumpe2fs");
+    for name in IMAGES {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../images/fs/{name}.img.zst"));
+        let bytes = zstd::decode_all(std::fs::read(&p).expect("image").as_slice()).expect("zstd");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let img = dir.path().join("vol.img");
+        std::fs::write(&img, &bytes).expect("write");
+        let out = Command::new(&dumpe2fs)
+            .arg(&img)
+            .output()
+            .expect("dumpe2fs");
+        assert!(out.status.success(), "dumpe2fs {name}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut want = std::collections::BTreeSet::new();
+        let mut uninit_groups = 0;
+        let mut skip = false;
+        for line in text.lines() {
+            if line.starts_with("Group ") {
+                skip = line.contains("BLOCK_UNINIT");
+                uninit_groups += usize::from(skip);
+            } else if let Some(list) = line.strip_prefix("  Free blocks: ") {
+                for item in list.split(", ").filter(|s| !s.is_empty() && !skip) {
+                    let (a, b) = item.split_once('-').unwrap_or((item, item));
+                    let (a, b): (u64, u64) = (a.parse().expect("block"), b.parse().expect("block"));
+                    want.extend(a..=b);
+                }
+            }
+        }
+        let fs = vaultfs_formats::fs::open(
+            FsKind::Ext4,
+            Arc::new(MemSource::new(bytes)),
+            &FsOptions::default(),
+        )
+        .expect("open");
+        let bs = u64::from(fs.info().block_size);
+        let mut got = std::collections::BTreeSet::new();
+        let mut last_end = 0;
+        fs.unused(&mut |r| {
+            assert!(r.start >= last_end && r.start % bs == 0 && r.end % bs == 0);
+            last_end = r.end;
+            got.extend(r.start / bs..r.end / bs);
+        })
+        .expect("unused");
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{name}: free blocks ({uninit_groups} BLOCK_UNINIT groups)"
+        );
+        assert!(got == want, "{name}: free blocks differ");
+    }
+}

@@ -718,3 +718,51 @@ fn a_chain_longer_than_the_size_is_read_to_the_size() {
         );
     }
 }
+
+/// The free space `unused()` reports: the same total as mtools' `mdir`
+/// ("N bytes free", counted from the FAT by an independent reader), in
+/// ascending, disjoint, cluster-aligned ranges inside the data area that no
+/// file uses.
+#[test]
+fn unused_ranges_add_up_to_mtools_free_bytes() {
+    for fat in SIZES {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let img_path = dir.path().join("vol.img");
+        let bytes = image(fat);
+        std::fs::write(&img_path, &bytes).expect("write image");
+        let run = std::process::Command::new("mdir")
+            .env("LC_ALL", "C")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .arg("-i")
+            .arg(&img_path)
+            .arg("::/")
+            .output()
+            .expect("mdir (Debian: mtools)");
+        assert!(run.status.success(), "mdir: {run:?}");
+        let text = String::from_utf8_lossy(&run.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.ends_with("bytes free"))
+            .expect("mdir's free line");
+        let want: u64 = line
+            .trim_end_matches("bytes free")
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .expect("number");
+        let len = bytes.len() as u64;
+        let fs = open(bytes);
+        let mut ranges = Vec::new();
+        fs.unused(&mut |r| ranges.push(r)).expect("unused");
+        let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        assert_eq!(total, want, "FAT{fat}: free bytes");
+        for w in ranges.windows(2) {
+            assert!(
+                w[0].end < w[1].start,
+                "FAT{fat}: {w:?} not ascending and merged"
+            );
+        }
+        assert!(ranges.last().is_none_or(|r| r.end <= len));
+    }
+}

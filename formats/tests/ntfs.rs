@@ -816,3 +816,50 @@ fn a_volume_with_4k_sectors() {
     let d: BTreeMap<String, String> = fs.details(c).expect("details").into_iter().collect();
     assert!(d["data.flags"].contains("compressed"), "{d:?}");
 }
+
+/// `unused()` against ntfs-3g's `ntfsinfo -m` "Free Clusters" (libntfs
+/// counts the clear bits of $Bitmap): the same number of free bytes, in
+/// ascending, merged, cluster-aligned ranges.
+#[test]
+fn unused_space_matches_ntfsinfo() {
+    for name in ["ntfs", "ntfs4k"] {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../images/fs/{name}.img.zst"));
+        let bytes = zstd::decode_all(std::fs::read(&p).expect("image").as_slice()).expect("zstd");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let img = dir.path().join("vol.img");
+        std::fs::write(&img, &bytes).expect("write");
+        let out = std::process::Command::new("ntfsinfo")
+            .arg("-m")
+            .arg(&img)
+            .output()
+            .expect("ntfsinfo (Debian: ntfs-3g)");
+        assert!(out.status.success(), "ntfsinfo {name}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |key: &str| -> u64 {
+            let line = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(key))
+                .unwrap_or_else(|| panic!("{key} in ntfsinfo's output: {text}"));
+            line.split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("number")
+        };
+        let free = field("Free Clusters:");
+        let cluster = field("Cluster Size:");
+        let fs = open(bytes, false).expect("open");
+        let mut total = 0;
+        let mut last_end = 0;
+        fs.unused(&mut |r| {
+            assert!(
+                r.start > last_end || last_end == 0,
+                "{name}: {r:?} after {last_end}"
+            );
+            assert!(r.start % cluster == 0 && r.end % cluster == 0);
+            last_end = r.end;
+            total += r.end - r.start;
+        })
+        .expect("unused");
+        assert_eq!(total, free * cluster, "{name}: free bytes");
+    }
+}

@@ -544,3 +544,63 @@ fn one_k_agrees_with_a_kernel_mount_without_log_recovery() {
     // norecovery: the kernel shows the same stale on-disk view we do.
     mount_agrees("1k", "ro,loop,norecovery");
 }
+
+/// `unused()` against `xfs_db -c 'freesp -d'` (every free extent, listed
+/// by xfsprogs): the same extents, as byte ranges, except the blocks on
+/// the AG free lists, which xfs_db counts as free and the reader keeps
+/// (their number must be the AGFs' `flcount`s).
+#[test]
+fn unused_space_matches_xfs_db_freesp() {
+    for name in ["v5", "v4", "v4nf", "1k"] {
+        let img = image_file(name);
+        let geo = xfs_db(
+            &img,
+            &["sb 0".into(), "p agblocks blocksize agcount".into()],
+        );
+        let field = |key: &str| -> u64 {
+            geo.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim_start_matches(" = ").trim().parse().ok())
+                .unwrap_or_else(|| panic!("{key} in {geo}"))
+        };
+        let (agblocks, bs) = (field("agblocks"), field("blocksize"));
+        let mut free_list = 0;
+        for agno in 0..field("agcount") {
+            let agf = xfs_db(&img, &[format!("agf {agno}"), "p flcount".into()]);
+            free_list += agf
+                .trim()
+                .strip_prefix("flcount = ")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("flcount in {agf}"));
+        }
+        let text = xfs_db(&img, &["freesp -d".into()]);
+        let mut want = Vec::new();
+        for line in text.lines() {
+            let n: Vec<u64> = line
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            if let [agno, agbno, len] = n[..] {
+                let at = (agno * agblocks + agbno) * bs;
+                want.push(at..at + len * bs);
+            }
+        }
+        assert!(
+            !want.is_empty(),
+            "{name}: xfs_db listed no free extent: {text}"
+        );
+        let fs = open(&img);
+        let mut got = Vec::new();
+        fs.unused(&mut |r| got.push(r)).expect("unused");
+        let kept: Vec<_> = want.iter().filter(|r| !got.contains(r)).collect();
+        assert!(
+            got.iter().all(|r| want.contains(r)),
+            "{name}: {got:?} not all in {want:?}"
+        );
+        let kept_blocks: u64 = kept.iter().map(|r| (r.end - r.start) / bs).sum();
+        assert_eq!(
+            kept_blocks, free_list,
+            "{name}: {kept:?} beside the free lists"
+        );
+    }
+}

@@ -42,7 +42,7 @@ pub fn clean_path(p: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-fn choose_parent(
+pub(crate) fn choose_parent(
     repo: &Repository,
     opts: &BackupOptions,
     host: &str,

@@ -203,7 +203,22 @@ fn read_file(sh: &Shared<'_>, job: &FileJob, chunks: &Sender<ChunkJob>) -> io::R
     // maximal chunks (16 MiB), and the workers, not the readers, set the
     // pace; the other reader goes on with small files meanwhile.
     let _big = sh.big_file.lock();
-    let mut c = Chunker::new(sh.params, f);
+    chunk_stream(sh, job.idx, f, chunks)
+}
+
+/// Chunks a stream of any length (a large file, a disk's extent) as file
+/// `file` and sends the chunks to the workers; returns how many chunks and
+/// bytes were sent. Holds at most two maximal chunks: the workers set the
+/// pace through the bounded channel.
+pub(crate) fn chunk_stream<R: Read>(
+    sh: &Shared<'_>,
+    file: usize,
+    reader: R,
+    chunks: &Sender<ChunkJob>,
+) -> io::Result<(u32, u64)> {
+    let mut seq = 0u32;
+    let mut bytes = 0u64;
+    let mut c = Chunker::new(sh.params, reader);
     loop {
         while let Ok(buf) = sh.pool.1.try_recv() {
             c.recycle(buf);
@@ -212,12 +227,18 @@ fn read_file(sh: &Shared<'_>, job: &FileJob, chunks: &Sender<ChunkJob>) -> io::R
         if sh.aborted() {
             return Err(io::Error::other("backup aborted"));
         }
-        if is_zero(&chunk) {
-            send(ChunkData::Zeros(chunk.len()))?;
+        bytes += chunk.len() as u64;
+        let data = if is_zero(&chunk) {
+            let n = chunk.len();
             c.recycle(chunk);
+            ChunkData::Zeros(n)
         } else {
-            send(ChunkData::Bytes(chunk))?;
-        }
+            ChunkData::Bytes(chunk)
+        };
+        chunks
+            .send(ChunkJob { file, seq, data })
+            .map_err(|_| io::Error::other("backup aborted"))?;
+        seq += 1;
     }
     Ok((seq, bytes))
 }

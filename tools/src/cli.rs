@@ -192,8 +192,28 @@ pub struct SnapshotsArgs {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// Files and directories to back up.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "disk", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    /// Back up a whole disk instead: a block device or a raw image file,
+    /// stored as a VMDK descriptor NAME.vmdk plus one extent file per
+    /// partition and per raw byte range (partition table, gaps).
+    #[arg(long, value_name = "DEVICE_OR_IMAGE", conflicts_with = "paths")]
+    pub disk: Option<PathBuf>,
+
+    /// With --disk: store only these partitions (numbers as Linux gives
+    /// them, e.g. `1,3`); the others read as zeros.
+    #[arg(long, value_name = "N[,N...]", requires = "disk")]
+    pub partitions: Vec<String>,
+
+    /// With --disk: also store the space filesystems do not use (by
+    /// default it is stored as zeros on NTFS, FAT, ext2/3/4 and XFS).
+    #[arg(long, requires = "disk")]
+    pub include_unused: bool,
+
+    /// With --disk: the name of the descriptor, NAME.vmdk (default: disk).
+    #[arg(long, value_name = "NAME", requires = "disk")]
+    pub name: Option<String>,
 
     /// Tag the snapshot (repeatable; `a,b` adds both).
     #[arg(long = "tag", value_name = "TAG[,TAG...]")]
@@ -409,6 +429,13 @@ pub struct RestoreArgs {
     /// write nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Write a disk image as one flat raw image: SNAPSHOT:PATH names a VMDK
+    /// descriptor (or another disk image, or `IMAGE.contents/pN.raw`), and
+    /// --target a file, a directory (NAME.raw is written in it) or a block
+    /// device, which must be at least as large as the image.
+    #[arg(long)]
+    pub raw: bool,
 
     /// Host, tag and path filters for `latest`.
     #[command(flatten)]

@@ -150,6 +150,8 @@ pub struct BackupPlan {
     pub options: BackupOptions,
     /// Compression for new data.
     pub compression: Compression,
+    /// `--disk`: back up this disk instead of `options.paths`.
+    pub disk: Option<vaultfs::archiver::disk::DiskOptions>,
 }
 
 /// `SNAPSHOT[:PATH]`: a snapshot selector and a path inside the snapshot.
@@ -303,6 +305,8 @@ pub struct RestorePlan {
     pub selection: Selection,
     /// Target, filter, overwrite policy, dry run.
     pub options: RestoreOptions,
+    /// `--raw`: write the disk image as one flat image.
+    pub raw: bool,
 }
 
 /// `mount` arguments.
@@ -522,9 +526,44 @@ fn backup(a: cli::BackupArgs) -> Result<BackupPlan> {
     options.rescan_unchanged = a.force;
     options.system_excludes = !a.no_system_exclusions;
     options.one_file_system = a.one_file_system;
+    let disk = match &a.disk {
+        None if !a.partitions.is_empty() || a.include_unused || a.name.is_some() => {
+            bail!("--partitions, --include-unused and --name go with --disk DEVICE_OR_IMAGE")
+        }
+        None => None,
+        Some(source) => {
+            let mut d = vaultfs::archiver::disk::DiskOptions::new(
+                std::path::absolute(source)
+                    .with_context(|| format!("--disk {}", source.display()))?,
+            );
+            if let Some(name) = &a.name {
+                let name = name.strip_suffix(".vmdk").unwrap_or(name);
+                if name.is_empty() || name.contains('/') || name.starts_with('.') {
+                    bail!("invalid --name {name:?}: use a plain file name such as `disk`");
+                }
+                d.name = name.to_owned();
+            }
+            if !a.partitions.is_empty() {
+                let mut list = Vec::new();
+                for p in split_commas(&a.partitions) {
+                    list.push(p.parse::<u32>().ok().filter(|&n| n > 0).with_context(|| {
+                        format!(
+                            "invalid --partitions item {p:?}: use partition numbers such as 1,3"
+                        )
+                    })?);
+                }
+                d.partitions = Some(list);
+            }
+            d.include_unused = a.include_unused;
+            d.host = options.host.clone();
+            d.tags = options.tags.clone();
+            Some(d)
+        }
+    };
     Ok(BackupPlan {
         options,
         compression,
+        disk,
     })
 }
 
@@ -610,10 +649,17 @@ fn restore(a: cli::RestoreArgs) -> Result<RestorePlan> {
     options.filter = Filter::new(include, exclude);
     options.overwrite = overwrite(a.overwrite);
     options.dry_run = a.dry_run;
+    if a.raw && a.dry_run {
+        bail!("--raw writes an image; it has no --dry-run");
+    }
+    if a.raw && !source.explicit_path {
+        bail!("--raw needs the disk image's path: SNAPSHOT:/disk.vmdk");
+    }
     Ok(RestorePlan {
         source,
         selection: selection(a.filter),
         options,
+        raw: a.raw,
     })
 }
 

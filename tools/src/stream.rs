@@ -34,14 +34,26 @@ fn stdout_sparse_ok() -> bool {
 /// Copies `src` to stdout; returns the bytes copied. `what` names the
 /// source in errors.
 pub fn to_stdout(src: &dyn ReadAt, what: &str) -> Result<u64> {
+    let sparse = stdout_sparse_ok();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    copy(src, what, &mut out, sparse)
+}
+
+/// Copies `src` to `out` from its current offset; with `sparse`, all-zero
+/// blocks are skipped with a seek (`out` must then be an empty regular
+/// file). Returns the bytes copied.
+pub fn copy<W: Write + AsFd>(
+    src: &dyn ReadAt,
+    what: &str,
+    out: &mut W,
+    sparse: bool,
+) -> Result<u64> {
     let len = src.len();
     let pieces = len.div_ceil(PIECE as u64);
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 4) as u64;
-    let sparse = stdout_sparse_ok();
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
     std::thread::scope(|s| -> Result<u64> {
         let mut rxs = Vec::new();
         for w in 0..workers {
@@ -71,30 +83,30 @@ pub fn to_stdout(src: &dyn ReadAt, what: &str) -> Result<u64> {
                 .context("a reader thread ended early")?
                 .with_context(|| format!("{what}: reading at byte {}", i * PIECE as u64))?;
             if !sparse {
-                out.write_all(&buf).context("writing to stdout")?;
+                out.write_all(&buf).context("writing the output")?;
                 continue;
             }
             // Runs of data are written, runs of zero blocks skipped.
             for (data, run) in runs(&buf) {
                 if data {
-                    out.write_all(run).context("writing to stdout")?;
+                    out.write_all(run).context("writing the output")?;
                 } else {
                     // Stdout buffers up to a newline: flush before moving.
-                    out.flush().context("writing to stdout")?;
-                    lseek(out.as_raw_fd(), run.len() as i64, Whence::SeekCur)
-                        .context("seeking in stdout")?;
+                    out.flush().context("writing the output")?;
+                    lseek(out.as_fd().as_raw_fd(), run.len() as i64, Whence::SeekCur)
+                        .context("seeking in the output")?;
                 }
                 hole = !data;
                 at += run.len() as u64;
             }
         }
         debug_assert!(!sparse || at == len);
-        out.flush().context("writing to stdout")?;
+        out.flush().context("writing the output")?;
         if hole {
             // A file ending in a hole gets its length from the truncate.
             ftruncate(out.as_fd(), len as i64).context("setting the output's length")?;
         }
-        out.flush().context("writing to stdout")?;
+        out.flush().context("writing the output")?;
         Ok(len)
     })
 }

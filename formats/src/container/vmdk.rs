@@ -18,6 +18,7 @@
 
 mod descriptor;
 mod sparse;
+pub mod write;
 
 use std::io;
 use std::sync::Arc;

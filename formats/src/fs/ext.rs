@@ -44,6 +44,7 @@ mod blockmap;
 mod csum;
 mod dir;
 mod extent;
+mod free;
 mod group;
 mod inline;
 mod inode;
@@ -785,6 +786,16 @@ fn runs(extents: &[Extent], want: u64) -> Vec<Run> {
 }
 
 impl Filesystem for ExtFs {
+    fn unused(&self, f: &mut dyn FnMut(std::ops::Range<u64>)) -> Result<(), FsError> {
+        free::free_ranges(
+            &self.sb,
+            &*self.vol,
+            &|at, len| self.read_meta(at, len),
+            &self.checks,
+            f,
+        )
+    }
+
     fn info(&self) -> VolumeInfo {
         VolumeInfo {
             kind: self.kind,

@@ -365,6 +365,15 @@ impl Filesystem for FatFs {
         Ok(out)
     }
 
+    fn unused(&self, f: &mut dyn FnMut(std::ops::Range<u64>)) -> Result<(), FsError> {
+        let g = &self.geo;
+        let size = u64::from(g.cluster_size);
+        self.fat.free_runs(&mut |start, len| {
+            let at = g.cluster_offset(start);
+            f(at..at + u64::from(len) * size);
+        })
+    }
+
     fn details(&self, ino: Ino) -> Result<Vec<(String, String)>, FsError> {
         let kv = |k: &str, v: String| (k.to_string(), v);
         if ino == ROOT {

@@ -99,6 +99,8 @@ const FIRST_USER: u64 = 16;
 /// Record of $Volume and $UpCase.
 const VOLUME: u64 = 3;
 const UPCASE: u64 = 10;
+/// MFT record of $Bitmap, the cluster allocation bitmap.
+const BITMAP: u64 = 6;
 /// Where the stream index sits in an inode number.
 const STREAM_SHIFT: u32 = 48;
 /// Index blocks kept.
@@ -294,6 +296,44 @@ impl Filesystem for NtfsFs {
             (Some(t), 0) => Ok(t.clone()),
             _ => Err(wrong(ino, self.metadata_of(ino, &f)?.kind, "symlink")),
         }
+    }
+
+    fn unused(&self, f: &mut dyn FnMut(std::ops::Range<u64>)) -> Result<(), FsError> {
+        // $Bitmap: bit n set = cluster n in use. Only the clusters the
+        // volume holds count (the bitmap is padded with set bits).
+        let bitmap = self.open(Ino(BITMAP))?;
+        let cs = u64::from(self.mft.boot.cluster_size);
+        let clusters = self.mft.boot.volume_size / cs;
+        let mut run: Option<std::ops::Range<u64>> = None;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut lcn = 0u64;
+        while lcn < clusters {
+            let want = ((clusters - lcn).div_ceil(8) as usize).min(buf.len());
+            bitmap.read_exact_at(lcn / 8, &mut buf[..want])?;
+            for (i, &byte) in buf[..want].iter().enumerate() {
+                for bit in 0..8 {
+                    let c = lcn + i as u64 * 8 + bit;
+                    if c >= clusters {
+                        break;
+                    }
+                    let at = c * cs;
+                    run = match (run.take(), byte & (1 << bit) == 0) {
+                        (Some(r), true) => Some(r.start..at + cs),
+                        (None, true) => Some(at..at + cs),
+                        (Some(r), false) => {
+                            f(r);
+                            None
+                        }
+                        (None, false) => None,
+                    };
+                }
+            }
+            lcn += want as u64 * 8;
+        }
+        if let Some(r) = run {
+            f(r);
+        }
+        Ok(())
     }
 
     fn open(&self, ino: Ino) -> Result<Source, FsError> {

@@ -25,6 +25,7 @@ mod attr;
 mod bmap;
 mod crc;
 mod dir;
+mod free;
 mod inode;
 mod log;
 mod sb;
@@ -228,6 +229,10 @@ impl XfsFs {
 }
 
 impl Filesystem for XfsFs {
+    fn unused(&self, f: &mut dyn FnMut(std::ops::Range<u64>)) -> Result<(), FsError> {
+        self.free_ranges(f)
+    }
+
     fn info(&self) -> VolumeInfo {
         VolumeInfo {
             kind: FsKind::Xfs,

@@ -23,7 +23,17 @@ impl FileSource {
 
     /// A source over an open file.
     pub fn new(file: File) -> io::Result<FileSource> {
-        let len = file.metadata()?.len();
+        let md = file.metadata()?;
+        let mut len = md.len();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            // A block device's metadata says 0 bytes; its end says more.
+            if md.file_type().is_block_device() {
+                use std::io::Seek;
+                len = (&file).seek(io::SeekFrom::End(0))?;
+            }
+        }
         Ok(FileSource { file, len })
     }
 }

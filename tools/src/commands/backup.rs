@@ -26,6 +26,9 @@ pub fn run(global: &Global, plan: &BackupPlan) -> Result<Outcome> {
     out.info("load index files");
     // Deduplication against existing data needs the index in memory.
     repo.load_index().context("loading the index")?;
+    if let Some(disk) = &plan.disk {
+        return run_disk(global, &repo, disk);
+    }
     out.info(format_args!(
         "start backup on {}",
         plan.options
@@ -49,6 +52,57 @@ pub fn run(global: &Global, plan: &BackupPlan) -> Result<Outcome> {
         eprintln!(
             "Warning: {} file(s) or directories could not be read; \
              the snapshot was saved without them",
+            summary.warnings.len()
+        );
+        Ok(Outcome::Warnings)
+    }
+}
+
+/// `backup --disk`: the disk as a VMDK descriptor and its extents.
+fn run_disk(
+    global: &Global,
+    repo: &Arc<vaultfs::repo::Repository>,
+    opts: &vaultfs::archiver::disk::DiskOptions,
+) -> Result<Outcome> {
+    let out = &global.output;
+    out.info(format_args!(
+        "start disk backup of {}",
+        opts.source.display()
+    ));
+    let progress = BackupProgress::new(&global.output);
+    let result = vaultfs::archiver::disk::backup_disk(repo, opts, &progress)?;
+    progress.finish();
+    let summary = &result.summary;
+    if global.output.json {
+        output::json(summary)?;
+    } else if global.output.text() {
+        let mut layout = String::new();
+        for p in &result.pieces {
+            layout.push_str(&format!(
+                "  {:>14} {:>14}  {}{}\n",
+                p.start,
+                p.len,
+                p.what,
+                if p.selected {
+                    ""
+                } else {
+                    " (not selected: zeros)"
+                }
+            ));
+        }
+        output::line(format!(
+            "disk {} ({}), stored as {}.vmdk:\n{layout}",
+            opts.source.display(),
+            output::bytes(result.pieces.iter().map(|p| p.len).sum()),
+            opts.name
+        ))?;
+        output::line(summary_text(summary))?;
+    }
+    if summary.warnings.is_empty() {
+        Ok(Outcome::Ok)
+    } else {
+        eprintln!(
+            "Warning: {} problem(s) while reading the disk (see above); the snapshot records them",
             summary.warnings.len()
         );
         Ok(Outcome::Warnings)

@@ -12,6 +12,8 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use vaultfs::repo::lock;
 use vaultfs::restore::{self, Overwrite, RestoreSummary};
+use vaultfs::snapshot::Node;
+use vaultfs::snapshot::walk::{resolve_path, write_file_content};
 
 use crate::exit::Outcome;
 use crate::output;
@@ -35,6 +37,9 @@ pub fn run(global: &Global, plan: &RestorePlan) -> Result<Outcome> {
     let repo = Arc::new(crate::open::repository(global)?);
     let _lock = lock::acquire(&repo, false)?;
     repo.load_index().context("loading the index")?;
+    if plan.raw {
+        return raw(global, &repo, plan);
+    }
     let (id, snap, source) =
         crate::open::snapshot_target(&repo, &plan.source, &plan.selection, &global.fs)?;
     let opts = &plan.options;
@@ -59,7 +64,9 @@ pub fn run(global: &Global, plan: &RestorePlan) -> Result<Outcome> {
     }
     let progress = RestoreBar::new(out);
     let summary = match &source {
-        crate::open::Target::Node(node) => restore::restore(&repo, node, opts, &progress),
+        crate::open::Target::Node(node) => {
+            restore_with_extents(&repo, &snap.tree, &plan.source.path, node, opts, &progress)
+        }
         crate::open::Target::Tree(entry) => {
             let path = &plan.source.path;
             let name = path.rsplit('/').find(|c| !c.is_empty()).unwrap_or("disk");
@@ -104,6 +111,184 @@ pub fn run(global: &Global, plan: &RestorePlan) -> Result<Outcome> {
             plural(n, "entry was", "entries were")
         );
         return Ok(Outcome::Warnings);
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Restores `node`; a VMDK descriptor brings the extent files it names
+/// from its directory of the snapshot, so the restored set opens.
+fn restore_with_extents(
+    repo: &Arc<vaultfs::repo::Repository>,
+    root: &vaultfs::Id,
+    path: &str,
+    node: &Node,
+    opts: &vaultfs::restore::RestoreOptions,
+    progress: &RestoreBar,
+) -> vaultfs::Result<RestoreSummary> {
+    let mut summary = restore::restore(repo, node, opts, progress)?;
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    for name in vmdk_extents(repo, node) {
+        let sibling = match resolve_path(repo, root, &format!("{dir}/{name}")) {
+            Ok(n) => n,
+            Err(e) if e.kind() == vaultfs::ErrorKind::NotFound => {
+                // A descriptor backed up without its extents: restore what
+                // there is and say what is missing.
+                let w = format!("{dir}/{name}: named by {path} but not in the snapshot");
+                eprintln!("warning: {w}");
+                summary.warning_count += 1;
+                summary.warnings.push(w);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let s = restore::restore(repo, &sibling, opts, progress)?;
+        summary.files_restored += s.files_restored;
+        summary.files_skipped += s.files_skipped;
+        summary.files_unchanged += s.files_unchanged;
+        summary.bytes_written += s.bytes_written;
+        summary.error_count += s.error_count;
+        summary.warning_count += s.warning_count;
+        summary.errors.extend(s.errors);
+        summary.warnings.extend(s.warnings);
+        summary.duration_secs += s.duration_secs;
+    }
+    Ok(summary)
+}
+
+/// The largest descriptor read for its extent names.
+const MAX_DESCRIPTOR: u64 = 1 << 20;
+
+/// The files a VMDK text descriptor's extent lines name (plain names in
+/// the same directory); nothing for any other file.
+fn vmdk_extents(repo: &vaultfs::repo::Repository, node: &Node) -> Vec<String> {
+    if !node.is_file()
+        || node.size > MAX_DESCRIPTOR
+        || !node.name.to_ascii_lowercase().ends_with(".vmdk")
+    {
+        return Vec::new();
+    }
+    let mut bytes = Vec::new();
+    if write_file_content(repo, node, &mut bytes).is_err() || !bytes.starts_with(b"#") {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut names: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if !["RW ", "RDONLY ", "NOACCESS "]
+            .iter()
+            .any(|a| line.starts_with(a))
+        {
+            continue;
+        }
+        let mut quoted = line.split('"');
+        if let (Some(_), Some(name)) = (quoted.next(), quoted.next())
+            && !name.is_empty()
+            && !name.contains('/')
+            && name != node.name
+            && !names.iter().any(|n| n == name)
+        {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+/// `restore --raw`: the disk image as one flat image, into a file, a
+/// directory or a block device at least as large as the image.
+fn raw(
+    global: &Global,
+    repo: &Arc<vaultfs::repo::Repository>,
+    plan: &RestorePlan,
+) -> Result<Outcome> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileTypeExt;
+
+    let path = &plan.source.path;
+    let (image_path, name) = if crate::open::enters_contents(path) {
+        let last = path.rsplit('/').next().unwrap_or("disk.raw").to_owned();
+        (path.clone(), last)
+    } else {
+        let last = path.rsplit('/').next().unwrap_or("disk");
+        let stem = last.rsplit_once('.').map_or(last, |(s, _)| s);
+        (
+            format!("{path}{}/disk.raw", vaultfs::vfs::CONTENTS_SUFFIX),
+            format!("{stem}.raw"),
+        )
+    };
+    let source = crate::plan::SnapshotPath {
+        snapshot: plan.source.snapshot.clone(),
+        path: image_path.clone(),
+        explicit_path: true,
+    };
+    let (id, _, target) = crate::open::snapshot_target(repo, &source, &plan.selection, &global.fs)
+        .with_context(|| format!("{path} is not a disk image that --raw can write"))?;
+    let src = match target {
+        crate::open::Target::Tree(entry) => entry
+            .open(&image_path)
+            .with_context(|| format!("snapshot {}: {image_path}", id.short()))?,
+        crate::open::Target::Node(_) => {
+            bail!("snapshot {}: {path} is not a disk image", id.short())
+        }
+    };
+    let dest = &plan.options.target;
+    let md = std::fs::metadata(dest).ok();
+    let (mut file, sparse, written_to) = match &md {
+        Some(m) if m.file_type().is_block_device() => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dest)
+                .with_context(|| format!("opening {}", dest.display()))?;
+            let size = f
+                .seek(SeekFrom::End(0))
+                .with_context(|| format!("finding the size of {}", dest.display()))?;
+            if size < src.len() {
+                bail!(
+                    "{} holds {size} bytes, less than the image's {} bytes:                      refusing to write a truncated disk (use a device or partition at least as large)",
+                    dest.display(),
+                    src.len()
+                );
+            }
+            f.seek(SeekFrom::Start(0))?;
+            (f, false, dest.clone())
+        }
+        Some(m) if m.is_dir() => {
+            let p = dest.join(&name);
+            let f =
+                std::fs::File::create(&p).with_context(|| format!("creating {}", p.display()))?;
+            (f, true, p)
+        }
+        Some(m) if !m.is_file() => bail!(
+            "{} is neither a file, a directory nor a block device",
+            dest.display()
+        ),
+        _ => {
+            let f = std::fs::File::create(dest)
+                .with_context(|| format!("creating {}", dest.display()))?;
+            (f, true, dest.clone())
+        }
+    };
+    let started = std::time::Instant::now();
+    let what = format!("snapshot {}: {image_path}", id.short());
+    let n = crate::stream::copy(&*src, &what, &mut file, sparse)?;
+    file.sync_all()
+        .with_context(|| format!("flushing {}", written_to.display()))?;
+    if global.output.json {
+        output::json(&serde_json::json!({
+            "message_type": "summary",
+            "snapshot_id": id.to_hex(),
+            "path": path,
+            "target": written_to.display().to_string(),
+            "bytes_written": n,
+        }))?;
+    } else if global.output.text() {
+        output::line(format!(
+            "wrote {} ({n} bytes) of snapshot {} to {} in {}",
+            output::bytes(n),
+            id.short(),
+            written_to.display(),
+            output::duration(started.elapsed().as_secs_f64())
+        ))?;
     }
     Ok(Outcome::Ok)
 }

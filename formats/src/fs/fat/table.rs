@@ -115,6 +115,46 @@ impl Fat {
         self.offset + entry_pos(self.fat_type, n)
     }
 
+    /// Calls `f(start, len)` for each run of free clusters (entry 0), in
+    /// ascending order, reading the FAT a block at a time.
+    pub fn free_runs(&self, f: &mut dyn FnMut(u32, u32)) -> Result<(), FsError> {
+        // An even number of entries per block keeps FAT12's packed pairs
+        // whole (entry_pos(n) - entry_pos(base) = entry_pos(n - base)).
+        const BLOCK: u32 = 1 << 16;
+        let mut run: Option<(u32, u32)> = None;
+        let mut base = FIRST_CLUSTER - FIRST_CLUSTER % 2;
+        let mut buf = Vec::new();
+        while base <= self.max_cluster {
+            let last = self.max_cluster.min(base.saturating_add(BLOCK - 1));
+            let from = self.entry_offset(base);
+            let to = self.entry_offset(last) + 4;
+            buf.resize((to - from) as usize, 0);
+            let n = self.src.read_at(from, &mut buf)?;
+            buf.truncate(n);
+            for c in base.max(FIRST_CLUSTER)..=last {
+                let free = entry_in(self.fat_type, &buf, c - base)
+                    .is_some_and(|v| classify(self.fat_type, self.max_cluster, v) == Next::Free);
+                run = match (run, free) {
+                    (Some((s, l)), true) => Some((s, l + 1)),
+                    (None, true) => Some((c, 1)),
+                    (Some((s, l)), false) => {
+                        f(s, l);
+                        None
+                    }
+                    (None, false) => None,
+                };
+            }
+            if last == u32::MAX {
+                break;
+            }
+            base = last + 1;
+        }
+        if let Some((s, l)) = run {
+            f(s, l);
+        }
+        Ok(())
+    }
+
     /// The entry of cluster `n`.
     pub fn next(&self, n: u32) -> Result<Next, FsError> {
         let mut b = [0u8; 4];
