@@ -51,25 +51,29 @@ pub(crate) fn free_ranges(
             0
         };
         let block = u64::from(le32(&raw, 0)) | hi;
-        if block == 0 || block >= sb.blocks_count || count > 8 * bs {
+        // One bit a cluster (a block without bigalloc).
+        let cl = sb.cluster_log;
+        let clusters = count.div_ceil(1 << cl);
+        if block == 0 || block >= sb.blocks_count || clusters > 8 * bs {
             return Err(FsError::corrupt(
                 format!("ext4 group descriptor {g}"),
                 offset,
                 format!("block bitmap at block {block} for {count} blocks"),
             ));
         }
-        let bytes = count.div_ceil(8) as usize;
+        let bytes = clusters.div_ceil(8) as usize;
         vol.read_exact_at(block * bs, &mut bitmap[..bytes])?;
-        for i in 0..count {
+        for i in 0..clusters {
             let free = bitmap[(i / 8) as usize] & (1 << (i % 8)) == 0;
-            let at = (first + i) * bs;
+            let at = (first + (i << cl)) * bs;
+            let end = (first + ((i + 1) << cl).min(count)) * bs;
             run = match (run.take(), free) {
-                (Some(r), true) if r.end == at => Some(r.start..at + bs),
+                (Some(r), true) if r.end == at => Some(r.start..end),
                 (Some(r), true) => {
                     f(r);
-                    Some(at..at + bs)
+                    Some(at..end)
                 }
-                (None, true) => Some(at..at + bs),
+                (None, true) => Some(at..end),
                 (Some(r), false) => {
                     f(r);
                     None

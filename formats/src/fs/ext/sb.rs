@@ -72,6 +72,9 @@ pub(crate) struct Superblock {
     pub first_data_block: u32,
     pub block_size: u32,
     pub blocks_per_group: u32,
+    /// Blocks per cluster, as a power of two (bigalloc; else 0): one bit
+    /// of a block bitmap stands for a cluster.
+    pub cluster_log: u32,
     pub inodes_per_group: u32,
     pub inode_size: u16,
     pub compat: u32,
@@ -199,6 +202,7 @@ impl Superblock {
             first_data_block,
             block_size,
             blocks_per_group,
+            cluster_log,
             inodes_per_group,
             inode_size,
             compat,
