@@ -464,6 +464,7 @@ pub fn backup_disk(
     let mut gaps = 0;
     for p in &pieces {
         let base = match &p.kind {
+            PieceKind::Table if table.scheme == Scheme::None => format!("{name}-whole"),
             PieceKind::Table => format!("{name}-table"),
             PieceKind::Partition(n) => format!("{name}-p{n}"),
             PieceKind::Gap => {
@@ -475,8 +476,15 @@ pub fn backup_disk(
         let sectors = p.len / SECTOR;
         if p.selected {
             let mut comment = p.what.clone();
-            let zero = match (&p.kind, opts.include_unused) {
-                (PieceKind::Partition(n), false) => match unused_space(&src, p) {
+            // A partition's filesystem, or one filling a disk without a
+            // partition table (a partition device, a filesystem image).
+            let volume = match &p.kind {
+                PieceKind::Partition(n) => Some(format!("partition {n}")),
+                PieceKind::Table if table.scheme == Scheme::None => Some("the volume".into()),
+                _ => None,
+            };
+            let zero = match (volume, opts.include_unused) {
+                (Some(v), false) => match unused_space(&src, p) {
                     Ok(Some((kind, z))) => {
                         let bytes: u64 = z.iter().map(|r| r.end - r.start).sum();
                         comment
@@ -485,9 +493,8 @@ pub fn backup_disk(
                     }
                     Ok(None) => Vec::new(),
                     Err(e) => {
-                        let w = format!(
-                            "partition {n}: the filesystem could not be read ({e}); stored whole"
-                        );
+                        let w =
+                            format!("{v}: the filesystem could not be read ({e}); stored whole");
                         progress.warning(&path, &w);
                         warnings.push(format!("{}: {w}", path.display()));
                         Vec::new()

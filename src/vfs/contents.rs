@@ -37,7 +37,9 @@ pub(crate) fn worth_probing(name: &str, size: u64) -> bool {
     let named = lower
         .rsplit_once('.')
         .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext));
-    size >= 512 && (named || size >= PROBE_MIN_SIZE)
+    // A VMDK descriptor naming one extent can be a few hundred bytes; any
+    // other image is at least a sector.
+    (named && size > 0 && (size >= 512 || lower.ends_with(".vmdk"))) || size >= PROBE_MIN_SIZE
 }
 
 /// The `.contents/` directory of one image file.
