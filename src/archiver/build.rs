@@ -169,10 +169,35 @@ pub fn backup(
     s.data_added_packed = stats.data_added_packed;
     s.total_files_processed = s.files_new + s.files_changed + s.files_unmodified;
     s.parent = parent.as_ref().map(|(id, _)| *id);
+    let snap = new_snapshot(
+        &s,
+        tree,
+        paths,
+        host,
+        opts.excludes.clone(),
+        opts.tags.clone(),
+        start_time,
+    );
+    s.snapshot_id = repo.save_unpacked(FileType::Snapshot, &snap)?;
+    s.duration_secs = started.elapsed().as_secs_f64();
+    s.warnings = warnings;
+    Ok(s)
+}
+
+/// The snapshot of a backup that started at `start` and made `tree`, with
+/// the counters of `s`, by this user, ending now.
+pub(crate) fn new_snapshot(
+    s: &BackupSummary,
+    tree: Id,
+    paths: Vec<String>,
+    host: String,
+    excludes: Vec<String>,
+    tags: Vec<String>,
+    start: chrono::DateTime<chrono::FixedOffset>,
+) -> Snapshot {
     let (uid, gid) = crate::sys::uid_gid();
-    let end_time = Local::now().fixed_offset();
-    let snap = Snapshot {
-        time: start_time,
+    Snapshot {
+        time: start,
         parent: s.parent,
         tree,
         paths,
@@ -180,13 +205,13 @@ pub fn backup(
         username: crate::sys::username(),
         uid,
         gid,
-        excludes: opts.excludes.clone(),
-        tags: opts.tags.clone(),
+        excludes,
+        tags,
         original: None,
         program_version: Some(format!("vaultfs {}", env!("CARGO_PKG_VERSION"))),
         summary: Some(SnapshotSummary {
-            backup_start: start_time,
-            backup_end: end_time,
+            backup_start: start,
+            backup_end: Local::now().fixed_offset(),
             files_new: s.files_new,
             files_changed: s.files_changed,
             files_unmodified: s.files_unmodified,
@@ -200,9 +225,5 @@ pub fn backup(
             total_files_processed: s.total_files_processed,
             total_bytes_processed: s.total_bytes_processed,
         }),
-    };
-    s.snapshot_id = repo.save_unpacked(FileType::Snapshot, &snap)?;
-    s.duration_secs = started.elapsed().as_secs_f64();
-    s.warnings = warnings;
-    Ok(s)
+    }
 }

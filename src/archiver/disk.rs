@@ -36,7 +36,7 @@ use crate::chunker::ChunkerParams;
 use crate::error::{Error, ErrorKind, Result};
 use crate::repo::Repository;
 use crate::repo::saver::BlobSaver;
-use crate::snapshot::{Node, NodeType, Snapshot, SnapshotSummary, Tree};
+use crate::snapshot::{Node, NodeType, Tree};
 
 /// Bytes per VMDK sector.
 const SECTOR: u64 = 512;
@@ -651,8 +651,8 @@ pub fn backup_disk(
     }
 
     // The tree: the extents, the descriptor, the list of unreadable ranges.
-    let now = Local::now().fixed_offset();
     let (uid, gid) = crate::sys::uid_gid();
+    let now = Local::now().fixed_offset();
     let file_node = |name: &str, content: FileContent| -> Result<Node> {
         let FileContent::Stored { ids, bytes } = content else {
             return Err(Error::new(
@@ -721,37 +721,15 @@ pub fn backup_disk(
     summary.total_files_processed =
         summary.files_new + summary.files_changed + summary.files_unmodified;
     summary.parent = parent.as_ref().map(|(id, _)| *id);
-    let s = &summary;
-    let snap = Snapshot {
-        time: start_time,
-        parent: s.parent,
+    let snap = super::build::new_snapshot(
+        &summary,
         tree,
         paths,
-        hostname: host,
-        username: crate::sys::username(),
-        uid,
-        gid,
-        excludes: Vec::new(),
-        tags: opts.tags.clone(),
-        original: None,
-        program_version: Some(format!("vaultfs {}", env!("CARGO_PKG_VERSION"))),
-        summary: Some(SnapshotSummary {
-            backup_start: start_time,
-            backup_end: Local::now().fixed_offset(),
-            files_new: s.files_new,
-            files_changed: s.files_changed,
-            files_unmodified: s.files_unmodified,
-            dirs_new: s.dirs_new,
-            dirs_changed: s.dirs_changed,
-            dirs_unmodified: s.dirs_unmodified,
-            data_blobs: s.data_blobs,
-            tree_blobs: s.tree_blobs,
-            data_added: s.data_added,
-            data_added_packed: s.data_added_packed,
-            total_files_processed: s.total_files_processed,
-            total_bytes_processed: s.total_bytes_processed,
-        }),
-    };
+        host,
+        Vec::new(),
+        opts.tags.clone(),
+        start_time,
+    );
     summary.snapshot_id = repo.save_unpacked(FileType::Snapshot, &snap)?;
     summary.duration_secs = started.elapsed().as_secs_f64();
     summary.warnings = warnings;
