@@ -22,6 +22,7 @@
 pub mod archiver;
 pub mod b64;
 pub mod backend;
+pub mod check;
 pub mod chunker;
 pub mod crypto;
 pub mod error;

@@ -11,8 +11,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const AFTER_LONG_HELP: &str = "\
 Exit status:
   0   success (also when stdout is closed early, e.g. piped into `head`)
-  1   error: the command failed (wrong password, not a repository, I/O ...)
-  2   invalid command line
+  1   error: the command failed (wrong password, not a repository, I/O ...);
+      for `check`: damage was found
+  2   invalid command line; for `check`: the check could not run (not a
+      repository, no key matches, unreadable config)
   3   backup completed with warnings: some files could not be read,
       the snapshot was written without them; or restore completed with
       warnings: some metadata (owners, extended attributes, devices)
@@ -134,6 +136,8 @@ pub enum Command {
     Mount(MountArgs),
     /// Remove stale locks (or all locks).
     Unlock(UnlockArgs),
+    /// Check the repository's structure and, with --read-data, its data.
+    Check(CheckArgs),
     /// Write shell completions or man pages.
     Generate(GenerateArgs),
 }
@@ -467,6 +471,25 @@ pub struct UnlockArgs {
     /// Remove all locks, also those of running processes.
     #[arg(long)]
     pub remove_all: bool,
+}
+
+/// `check` arguments.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also read every pack and verify every blob in it.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Read only a subset of the packs: `n/m` (the n-th of m groups by pack
+    /// id, as restic), `P%` (random packs) or a size like `500M` (random
+    /// packs up to that many bytes). Implies --read-data.
+    #[arg(long, value_name = "SUBSET", value_parser = parse_subset)]
+    pub read_data_subset: Option<vaultfs::check::Subset>,
+}
+
+fn parse_subset(s: &str) -> Result<vaultfs::check::Subset, String> {
+    vaultfs::check::Subset::parse(s).ok_or_else(|| {
+        format!("{s:?} is not n/m (1 <= n <= m <= 256), P% (0 < P <= 100) or a size (500M, 2G)")
+    })
 }
 
 /// Shells for which completions can be generated.

@@ -10,6 +10,10 @@ pub enum Outcome {
     Ok,
     /// Done, but something was skipped (a backup with unreadable files).
     Warnings,
+    /// `check` found damage (the report is printed).
+    Damaged,
+    /// `check` could not run (the error is printed).
+    CouldNotRun,
 }
 
 /// Success.
@@ -18,6 +22,10 @@ pub const OK: u8 = 0;
 pub const ERROR: u8 = 1;
 /// Completed with warnings.
 pub const WARNINGS: u8 = 3;
+/// `check`: damage found.
+pub const DAMAGED: u8 = 1;
+/// `check`: the check could not run.
+pub const COULD_NOT_RUN: u8 = 2;
 
 /// Is the error, or anything in its chain, a closed stdout pipe?
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -33,7 +41,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// The error and its causes joined by `: `, skipping a cause whose text
 /// the message before it already ends with (library errors often embed
 /// their source in their own message).
-fn message(e: &anyhow::Error) -> String {
+pub fn message(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
@@ -65,6 +73,8 @@ pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::from(OK),
         Ok(Outcome::Warnings) => ExitCode::from(WARNINGS),
+        Ok(Outcome::Damaged) => ExitCode::from(DAMAGED),
+        Ok(Outcome::CouldNotRun) => ExitCode::from(COULD_NOT_RUN),
         // The reader went away (`| head`): what it wanted, it got.
         Err(e) if is_broken_pipe(&e) => ExitCode::from(OK),
         Err(e) => {

@@ -98,6 +98,8 @@ pub enum Command {
         /// Also remove live locks.
         remove_all: bool,
     },
+    /// `check`.
+    Check(vaultfs::check::Options),
     /// `generate`.
     Generate(GeneratePlan),
 }
@@ -368,6 +370,10 @@ impl Plan {
             cli::Command::Unlock(a) => Command::Unlock {
                 remove_all: a.remove_all,
             },
+            cli::Command::Check(a) => Command::Check(vaultfs::check::Options {
+                read_data: a.read_data || a.read_data_subset.is_some(),
+                subset: a.read_data_subset.unwrap_or(vaultfs::check::Subset::All),
+            }),
             cli::Command::Generate(a) => Command::Generate(GeneratePlan {
                 completion: a.completion,
                 man: a.man,

@@ -1,4 +1,4 @@
-//! The backup and restore progress displays: a bar on stderr (bytes done of
+//! The backup, restore and check progress displays: a bar on stderr (bytes done of
 //! the total, rate, ETA, files) when stderr is a terminal, nothing in
 //! scripts. Errors and warnings are always printed on stderr, above the bar.
 
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vaultfs::archiver::Progress;
+use vaultfs::check::CheckProgress;
 use vaultfs::restore::RestoreProgress;
 
 use crate::plan::Output;
@@ -164,6 +165,66 @@ impl RestoreProgress for RestoreBar {
 }
 
 impl Drop for RestoreBar {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Progress of `check --read-data`: pack bytes read of those selected,
+/// and packs done.
+pub struct CheckBar {
+    bar: Option<ProgressBar>,
+    packs_total: AtomicU64,
+    packs_done: AtomicU64,
+}
+
+impl CheckBar {
+    /// A display fitting the output settings.
+    pub fn new(output: &Output) -> CheckBar {
+        CheckBar {
+            bar: new_bar(output),
+            packs_total: AtomicU64::new(0),
+            packs_done: AtomicU64::new(0),
+        }
+    }
+
+    /// Removes the bar before the report is printed.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn show_packs(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "{}/{} packs",
+                self.packs_done.load(Ordering::Relaxed),
+                self.packs_total.load(Ordering::Relaxed)
+            ));
+        }
+    }
+}
+
+impl CheckProgress for CheckBar {
+    fn start(&self, packs: u64, bytes: u64) {
+        self.packs_total.store(packs, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(bytes);
+        }
+        self.show_packs();
+    }
+
+    fn pack_done(&self, bytes: u64) {
+        self.packs_done.fetch_add(1, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+        self.show_packs();
+    }
+}
+
+impl Drop for CheckBar {
     fn drop(&mut self) {
         self.finish();
     }

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod cat;
+pub mod check;
 pub mod find;
 pub mod generate;
 pub mod image;
@@ -36,6 +37,7 @@ pub fn dispatch(plan: &Plan) -> Result<Outcome> {
         Command::Restore(r) => restore::run(g, r),
         Command::Mount(m) => mount::run(g, m),
         Command::Unlock { remove_all } => unlock::run(g, *remove_all),
+        Command::Check(o) => check::run(g, o),
         Command::Generate(p) => generate::run(p),
     }
 }

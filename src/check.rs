@@ -1,0 +1,917 @@
+//! `check`: the repository's structure and referential integrity, and with
+//! `read_data` the content of its packs.
+//!
+//! Every problem is a [`Finding`] (data, never an early return): one damaged
+//! file must not hide the others. Only a repository that cannot be opened at
+//! all stops a check, and that happens before it starts (in
+//! [`crate::repo::Repository::open`]).
+//!
+//! The structural pass loads every index file (a damaged one is a finding),
+//! compares the packs the index names with those the backend lists (missing
+//! and wrongly sized packs are damage, packs no index names are unused), and
+//! walks every snapshot's trees: a tree or data blob missing from the index
+//! is damage at that snapshot and path. The data pass reads each selected
+//! pack once, in parallel, and verifies its SHA-256, header, and every
+//! blob's MAC, compression and id; trees are parsed. Afterwards the trees
+//! are walked once more, collecting only the users of damaged blobs, so
+//! memory grows with the damage, not the repository.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::backend::FileType;
+use crate::crypto::OVERHEAD;
+use crate::id::{Id, PackId, SnapshotId};
+use crate::repo::index::IndexFile;
+use crate::repo::pack::{self, BlobType, PackedBlob};
+use crate::repo::{Index, Repository};
+use crate::snapshot::{Node, NodeType, Snapshot, Tree};
+
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing, not damage (an unused pack).
+    Info,
+    /// Data is missing or damaged.
+    Error,
+}
+
+/// What is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An index file cannot be read, authenticated or parsed.
+    IndexDamaged,
+    /// The same blob is indexed twice in one pack at different places.
+    IndexInconsistent,
+    /// A pack the index names is not in the backend.
+    PackMissing,
+    /// A pack's size differs from what the index implies.
+    PackSize,
+    /// A pack no index names (left by an interrupted backup or prune).
+    PackUnused,
+    /// A pack's SHA-256 is not its name.
+    PackHash,
+    /// A pack's header cannot be read, decrypted or parsed, or disagrees
+    /// with the index.
+    PackHeader,
+    /// A blob fails its MAC, decompression or id check, or a tree blob does
+    /// not parse.
+    BlobDamaged,
+    /// A snapshot file cannot be read, authenticated or parsed.
+    SnapshotDamaged,
+    /// A tree a snapshot needs is not in the index.
+    TreeMissing,
+    /// A tree a snapshot needs cannot be read or parsed.
+    TreeDamaged,
+    /// A data blob a file needs is not in the index.
+    BlobMissing,
+}
+
+/// Where a finding is; fields that do not apply are absent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Location {
+    /// A repository file (`index/…`, `snapshots/…`, `data/…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The pack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pack: Option<PackId>,
+    /// The blob.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob: Option<Id>,
+    /// The snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotId>,
+    /// The path inside the snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// One problem found.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Finding {
+    /// How bad.
+    pub severity: Severity,
+    /// What.
+    pub kind: Kind,
+    /// Where.
+    pub location: Location,
+    /// The details, for people.
+    pub detail: String,
+}
+
+/// A snapshot path that needs a damaged pack.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct User {
+    /// The snapshot.
+    pub snapshot: SnapshotId,
+    /// The file or directory in it.
+    pub path: String,
+}
+
+/// A damaged or missing pack and who needs it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DamagedPack {
+    /// The pack.
+    pub pack: PackId,
+    /// Blobs lost with it (all its indexed blobs when the pack or its
+    /// header is unreadable, else those that failed).
+    pub lost_blobs: usize,
+    /// The snapshot paths needing a lost blob.
+    pub users: Vec<User>,
+}
+
+/// Which packs `read_data` reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Subset {
+    /// All of them.
+    All,
+    /// restic's `n/m`: packs whose first id byte modulo `m` is `n - 1`.
+    Bucket {
+        /// 1-based bucket.
+        n: u32,
+        /// Number of buckets, 1..=256.
+        m: u32,
+    },
+    /// A random `p` percent of the packs (0 < p <= 100).
+    Percent(f64),
+    /// Random packs up to this many bytes in total.
+    Bytes(u64),
+}
+
+impl Subset {
+    /// Parses `n/m`, `P%` or a size (`500M`, `2G`, plain bytes).
+    pub fn parse(s: &str) -> Option<Subset> {
+        let s = s.trim();
+        if let Some((n, m)) = s.split_once('/') {
+            let n: u32 = n.trim().parse().ok()?;
+            let m: u32 = m.trim().parse().ok()?;
+            return (m >= 1 && m <= 256 && n >= 1 && n <= m).then_some(Subset::Bucket { n, m });
+        }
+        if let Some(p) = s.strip_suffix('%') {
+            let p: f64 = p.trim().parse().ok()?;
+            return (p > 0.0 && p <= 100.0).then_some(Subset::Percent(p));
+        }
+        let (digits, mult) = match s.char_indices().last()? {
+            (i, c) if c.is_ascii_alphabetic() => {
+                let m: u64 = match c.to_ascii_uppercase() {
+                    'K' => 1 << 10,
+                    'M' => 1 << 20,
+                    'G' => 1 << 30,
+                    'T' => 1 << 40,
+                    _ => return None,
+                };
+                (&s[..i], m)
+            }
+            _ => (s, 1),
+        };
+        let n: u64 = digits.trim().parse().ok()?;
+        n.checked_mul(mult).filter(|&b| b > 0).map(Subset::Bytes)
+    }
+
+    /// The packs (with sizes) this subset selects, sorted by id.
+    pub fn select(&self, packs: &[(PackId, u64)]) -> Vec<(PackId, u64)> {
+        use rand::seq::SliceRandom;
+        let mut out: Vec<(PackId, u64)> = match *self {
+            Subset::All => packs.to_vec(),
+            Subset::Bucket { n, m } => packs
+                .iter()
+                .filter(|(id, _)| u32::from(id.0[0]) % m == n - 1)
+                .copied()
+                .collect(),
+            Subset::Percent(p) => {
+                let mut v = packs.to_vec();
+                v.shuffle(&mut rand::thread_rng());
+                let k = ((v.len() as f64) * p / 100.0).round() as usize;
+                // A non-empty repository always gets at least one pack read.
+                v.truncate(k.max(usize::from(!v.is_empty())));
+                v
+            }
+            Subset::Bytes(max) => {
+                let mut v = packs.to_vec();
+                v.shuffle(&mut rand::thread_rng());
+                let mut total = 0u64;
+                v.retain(|(_, size)| {
+                    if total >= max {
+                        return false;
+                    }
+                    total = total.saturating_add(*size);
+                    true
+                });
+                v
+            }
+        };
+        out.sort();
+        out
+    }
+}
+
+/// What to check.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Read and verify pack content.
+    pub read_data: bool,
+    /// Which packs to read.
+    pub subset: Subset,
+}
+
+/// Progress of the data pass.
+pub trait CheckProgress: Sync {
+    /// The data pass starts: this many packs and bytes will be read.
+    fn start(&self, _packs: u64, _bytes: u64) {}
+    /// One pack of this many bytes was read and checked.
+    fn pack_done(&self, _bytes: u64) {}
+}
+
+/// No progress display.
+pub struct NoProgress;
+impl CheckProgress for NoProgress {}
+
+/// Counts of what was checked.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    /// Index files read.
+    pub index_files: u64,
+    /// Packs named by the index.
+    pub packs: u64,
+    /// Snapshots walked.
+    pub snapshots: u64,
+    /// Distinct trees walked.
+    pub trees: u64,
+    /// Packs read by the data pass.
+    pub packs_read: u64,
+    /// Bytes read by the data pass.
+    pub bytes_read: u64,
+    /// Blobs verified by the data pass.
+    pub blobs_read: u64,
+}
+
+/// The result of a check.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Every finding, sorted by kind and location.
+    pub findings: Vec<Finding>,
+    /// The damaged or missing packs and the snapshot paths that need them.
+    pub damaged_packs: Vec<DamagedPack>,
+    /// What was looked at.
+    pub stats: Stats,
+}
+
+impl Report {
+    /// Is any finding damage (not just information)?
+    pub fn damaged(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
+
+/// Index entries of one pack, as loaded (duplicates kept).
+#[derive(Default)]
+struct PackEntries {
+    blobs: Vec<PackedBlob>,
+}
+
+impl PackEntries {
+    /// The size the pack must have: blobs, encrypted header, its length.
+    fn expected_size(&self) -> u64 {
+        let mut blobs = 0u64;
+        let mut header = OVERHEAD as u64 + 4;
+        for b in &self.blobs {
+            blobs += u64::from(b.length);
+            header += if b.uncompressed_length.is_some() {
+                41
+            } else {
+                37
+            };
+        }
+        blobs + header
+    }
+}
+
+struct Checker<'a> {
+    repo: &'a Repository,
+    index: Index,
+    packs: BTreeMap<PackId, PackEntries>,
+    findings: Vec<Finding>,
+    stats: Stats,
+    /// Per pack, the blobs lost (None: all of its indexed blobs).
+    damaged: BTreeMap<PackId, Option<HashSet<(BlobType, Id)>>>,
+}
+
+fn finding(severity: Severity, kind: Kind, location: Location, detail: String) -> Finding {
+    Finding {
+        severity,
+        kind,
+        location,
+        detail,
+    }
+}
+
+/// Runs a check. The repository must be open; its own in-memory index is
+/// not used (a damaged index file must not stop the check).
+pub fn check(repo: &Repository, opts: &Options, progress: &dyn CheckProgress) -> Report {
+    let mut c = Checker {
+        repo,
+        index: Index::new(),
+        packs: BTreeMap::new(),
+        findings: Vec::new(),
+        stats: Stats::default(),
+        damaged: BTreeMap::new(),
+    };
+    c.load_index();
+    let listed = c.compare_packs();
+    let snapshots = c.load_snapshots();
+    c.walk_structure(&snapshots);
+    if opts.read_data {
+        c.read_data(&listed, opts.subset, progress);
+    }
+    let damaged_packs = c.users_of_damage(&snapshots);
+    let mut findings = c.findings;
+    findings.sort();
+    findings.dedup();
+    Report {
+        findings,
+        damaged_packs,
+        stats: c.stats,
+    }
+}
+
+impl Checker<'_> {
+    fn load_index(&mut self) {
+        let ids = match self.repo.list_ids(FileType::Index) {
+            Ok(ids) => ids,
+            Err(e) => {
+                self.findings.push(finding(
+                    Severity::Error,
+                    Kind::IndexDamaged,
+                    Location {
+                        file: Some("index".into()),
+                        ..Location::default()
+                    },
+                    e.to_string(),
+                ));
+                return;
+            }
+        };
+        let files = crate::parallel::map(ids, |id| {
+            Ok::<_, ()>((
+                id,
+                self.repo.load_unpacked::<IndexFile>(FileType::Index, &id),
+            ))
+        })
+        .unwrap_or_default();
+        for (id, f) in files {
+            match f {
+                Ok(f) => {
+                    self.stats.index_files += 1;
+                    self.index.add_file(&f);
+                    for p in &f.packs {
+                        let e = self.packs.entry(p.id).or_default();
+                        for b in &p.blobs {
+                            let pb = PackedBlob {
+                                blob_type: b.blob_type.into(),
+                                id: b.id,
+                                offset: b.offset,
+                                length: b.length,
+                                uncompressed_length: b.uncompressed_length,
+                            };
+                            // The same pack listed in two index files is
+                            // fine; the same blob at two places in it is not.
+                            match e
+                                .blobs
+                                .iter()
+                                .find(|x| x.id == pb.id && x.blob_type == pb.blob_type)
+                            {
+                                Some(x) if *x == pb => {}
+                                Some(x) => self.findings.push(finding(
+                                    Severity::Error,
+                                    Kind::IndexInconsistent,
+                                    Location {
+                                        file: Some(format!("index/{id}")),
+                                        pack: Some(p.id),
+                                        blob: Some(b.id),
+                                        ..Location::default()
+                                    },
+                                    format!(
+                                        "{} blob indexed at offset {} length {} and at offset {} length {}",
+                                        pb.blob_type.as_str(),
+                                        x.offset,
+                                        x.length,
+                                        pb.offset,
+                                        pb.length
+                                    ),
+                                )),
+                                None => e.blobs.push(pb),
+                            }
+                        }
+                    }
+                }
+                Err(e) => self.findings.push(finding(
+                    Severity::Error,
+                    Kind::IndexDamaged,
+                    Location {
+                        file: Some(format!("index/{id}")),
+                        ..Location::default()
+                    },
+                    e.to_string(),
+                )),
+            }
+        }
+        self.stats.packs = self.packs.len() as u64;
+    }
+
+    /// Compares indexed packs with the backend's; returns the packs that
+    /// exist and are indexed, with their sizes.
+    fn compare_packs(&mut self) -> Vec<(PackId, u64)> {
+        let files = match self.repo.backend().list(FileType::Pack) {
+            Ok(f) => f,
+            Err(e) => {
+                self.findings.push(finding(
+                    Severity::Error,
+                    Kind::PackMissing,
+                    Location {
+                        file: Some("data".into()),
+                        ..Location::default()
+                    },
+                    format!("listing packs: {e}"),
+                ));
+                Vec::new()
+            }
+        };
+        let mut present: HashMap<PackId, u64> = HashMap::new();
+        for f in files {
+            if let Ok(id) = f.name.parse::<Id>() {
+                present.insert(id, f.size);
+            }
+        }
+        let mut listed = Vec::new();
+        for (id, entries) in &self.packs {
+            let loc = Location {
+                pack: Some(*id),
+                ..Location::default()
+            };
+            match present.get(id) {
+                None => {
+                    self.findings.push(finding(
+                        Severity::Error,
+                        Kind::PackMissing,
+                        loc,
+                        "pack named by the index is missing".into(),
+                    ));
+                    self.damaged.insert(*id, None);
+                }
+                Some(&size) => {
+                    let want = entries.expected_size();
+                    if size != want {
+                        self.findings.push(finding(
+                            Severity::Error,
+                            Kind::PackSize,
+                            loc,
+                            format!("pack is {size} bytes, the index implies {want}"),
+                        ));
+                        self.damaged.insert(*id, None);
+                    }
+                    listed.push((*id, size));
+                }
+            }
+        }
+        let mut unused: Vec<_> = present
+            .iter()
+            .filter(|(id, _)| !self.packs.contains_key(id))
+            .collect();
+        unused.sort();
+        for (id, size) in unused {
+            self.findings.push(finding(
+                Severity::Info,
+                Kind::PackUnused,
+                Location {
+                    pack: Some(*id),
+                    ..Location::default()
+                },
+                format!("pack of {size} bytes is not in any index"),
+            ));
+        }
+        listed
+    }
+
+    fn load_snapshots(&mut self) -> Vec<(SnapshotId, Snapshot)> {
+        let ids = match self.repo.list_ids(FileType::Snapshot) {
+            Ok(ids) => ids,
+            Err(e) => {
+                self.findings.push(finding(
+                    Severity::Error,
+                    Kind::SnapshotDamaged,
+                    Location {
+                        file: Some("snapshots".into()),
+                        ..Location::default()
+                    },
+                    e.to_string(),
+                ));
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            match self.repo.load_unpacked::<Snapshot>(FileType::Snapshot, &id) {
+                Ok(s) => out.push((id, s)),
+                Err(e) => self.findings.push(finding(
+                    Severity::Error,
+                    Kind::SnapshotDamaged,
+                    Location {
+                        file: Some(format!("snapshots/{id}")),
+                        snapshot: Some(id),
+                        ..Location::default()
+                    },
+                    e.to_string(),
+                )),
+            }
+        }
+        self.stats.snapshots = out.len() as u64;
+        out
+    }
+
+    /// Reads a tree through this check's own index.
+    fn read_tree(&self, id: &Id) -> Option<Result<Tree, String>> {
+        let loc = self.index.get(BlobType::Tree, id)?;
+        Some(
+            self.repo
+                .read_blob_at(&loc.pack, &loc.blob)
+                .and_then(|data| Tree::decode(id, &data))
+                .map_err(|e| e.to_string()),
+        )
+    }
+
+    /// Walks every snapshot's trees, each distinct tree once.
+    fn walk_structure(&mut self, snapshots: &[(SnapshotId, Snapshot)]) {
+        let mut seen: HashSet<Id> = HashSet::new();
+        let mut missing_data: HashSet<Id> = HashSet::new();
+        for (sid, snap) in snapshots {
+            let mut stack = vec![(snap.tree, "/".to_string())];
+            while let Some((tid, path)) = stack.pop() {
+                if !seen.insert(tid) {
+                    continue;
+                }
+                let loc = Location {
+                    blob: Some(tid),
+                    snapshot: Some(*sid),
+                    path: Some(path.clone()),
+                    ..Location::default()
+                };
+                let tree = match self.read_tree(&tid) {
+                    None => {
+                        self.findings.push(finding(
+                            Severity::Error,
+                            Kind::TreeMissing,
+                            loc,
+                            "tree is not in the index".into(),
+                        ));
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        // A damaged pack is reported by the pack checks;
+                        // the tree is reported here with its path.
+                        if let Some(l) = self.index.get(BlobType::Tree, &tid) {
+                            self.mark_blob(l.pack, BlobType::Tree, tid);
+                        }
+                        self.findings
+                            .push(finding(Severity::Error, Kind::TreeDamaged, loc, e));
+                        continue;
+                    }
+                    Some(Ok(t)) => t,
+                };
+                self.stats.trees += 1;
+                for node in &tree.nodes {
+                    let child = join(&path, &node.name);
+                    if let Some(sub) = node.subtree {
+                        stack.push((sub, child.clone()));
+                    } else if node.node_type == NodeType::Dir {
+                        self.findings.push(finding(
+                            Severity::Error,
+                            Kind::TreeDamaged,
+                            Location {
+                                blob: Some(tid),
+                                snapshot: Some(*sid),
+                                path: Some(child.clone()),
+                                ..Location::default()
+                            },
+                            "directory without subtree".into(),
+                        ));
+                    }
+                    for b in content(node) {
+                        if !self.index.contains(BlobType::Data, b) && missing_data.insert(*b) {
+                            self.findings.push(finding(
+                                Severity::Error,
+                                Kind::BlobMissing,
+                                Location {
+                                    blob: Some(*b),
+                                    snapshot: Some(*sid),
+                                    path: Some(child.clone()),
+                                    ..Location::default()
+                                },
+                                "data blob is not in the index".into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn mark_blob(&mut self, pack: PackId, t: BlobType, id: Id) {
+        match self
+            .damaged
+            .entry(pack)
+            .or_insert_with(|| Some(HashSet::new()))
+        {
+            Some(set) => {
+                set.insert((t, id));
+            }
+            None => {}
+        }
+    }
+
+    fn read_data(
+        &mut self,
+        listed: &[(PackId, u64)],
+        subset: Subset,
+        progress: &dyn CheckProgress,
+    ) {
+        let chosen = subset.select(listed);
+        let total: u64 = chosen.iter().map(|(_, s)| s).sum();
+        progress.start(chosen.len() as u64, total);
+        let results = crate::parallel::map(chosen, |(id, size)| {
+            let r = self.check_pack(&id);
+            progress.pack_done(size);
+            Ok::<_, ()>((id, size, r))
+        })
+        .unwrap_or_default();
+        for (id, size, r) in results {
+            self.stats.packs_read += 1;
+            self.stats.bytes_read += size;
+            self.stats.blobs_read += r.blobs_ok;
+            if r.findings.is_empty() {
+                continue;
+            }
+            self.findings.extend(r.findings);
+            match r.lost {
+                None => {
+                    self.damaged.insert(id, None);
+                }
+                Some(lost) => {
+                    for (t, b) in lost {
+                        self.mark_blob(id, t, b);
+                    }
+                    // A pack whose hash is wrong but whose blobs all verify
+                    // is still listed as damaged, with no lost blob.
+                    self.damaged
+                        .entry(id)
+                        .or_insert_with(|| Some(HashSet::new()));
+                }
+            }
+        }
+    }
+
+    /// Reads one pack fully and checks everything in it.
+    fn check_pack(&self, id: &PackId) -> PackResult {
+        let mut r = PackResult {
+            findings: Vec::new(),
+            lost: Some(Vec::new()),
+            blobs_ok: 0,
+        };
+        let at = |blob: Option<Id>| Location {
+            file: Some(format!("data/{}/{}", &id.to_hex()[..2], id)),
+            pack: Some(*id),
+            blob,
+            ..Location::default()
+        };
+        let data = match self.repo.backend().read(FileType::Pack, &id.to_hex()) {
+            Ok(d) => d,
+            Err(e) => {
+                r.findings.push(finding(
+                    Severity::Error,
+                    Kind::PackMissing,
+                    at(None),
+                    format!("reading pack: {e}"),
+                ));
+                r.lost = None;
+                return r;
+            }
+        };
+        let got = Id::hash(&data);
+        if got != *id {
+            r.findings.push(finding(
+                Severity::Error,
+                Kind::PackHash,
+                at(None),
+                format!("SHA-256 of the pack is {got}"),
+            ));
+        }
+        let header = (|| {
+            let n = data.len();
+            let trailer: [u8; 4] = data
+                .get(n.saturating_sub(4)..)
+                .and_then(|t| t.try_into().ok())
+                .ok_or_else(|| "pack shorter than 4 bytes".to_string())?;
+            let (start, hlen) =
+                pack::header_range(n as u64, trailer, id).map_err(|e| e.to_string())?;
+            let enc = data
+                .get(start as usize..start as usize + hlen as usize)
+                .ok_or_else(|| "header outside the pack".to_string())?;
+            let plain = self
+                .repo
+                .key()
+                .decrypt(enc)
+                .map_err(|e| format!("header: {e}"))?;
+            pack::parse_header(&plain, start, id).map_err(|e| e.to_string())
+        })();
+        let blobs = match header {
+            Ok(b) => b,
+            Err(e) => {
+                r.findings
+                    .push(finding(Severity::Error, Kind::PackHeader, at(None), e));
+                r.lost = None;
+                return r;
+            }
+        };
+        // The index must agree with the header about every blob it lists.
+        if let Some(entries) = self.packs.get(id) {
+            for ib in &entries.blobs {
+                if !blobs.contains(ib) {
+                    r.findings.push(finding(
+                        Severity::Error,
+                        Kind::PackHeader,
+                        at(Some(ib.id)),
+                        format!(
+                            "{} blob at offset {} length {} in the index is not in the pack header",
+                            ib.blob_type.as_str(),
+                            ib.offset,
+                            ib.length
+                        ),
+                    ));
+                    if let Some(lost) = r.lost.as_mut() {
+                        lost.push((ib.blob_type, ib.id));
+                    }
+                }
+            }
+        }
+        for b in &blobs {
+            let what = format!("{} blob {}", b.blob_type.as_str(), b.id);
+            let range = b.offset as usize..b.offset as usize + b.length as usize;
+            let Some(enc) = data.get(range) else {
+                continue; // parse_header bounded the blobs by the header start
+            };
+            let mut buf = enc.to_vec();
+            let res =
+                self.repo
+                    .decode_blob(&what, b, &mut buf)
+                    .and_then(|plain| match b.blob_type {
+                        BlobType::Tree => Tree::decode(&b.id, &plain).map(|_| ()),
+                        BlobType::Data => Ok(()),
+                    });
+            match res {
+                Ok(()) => r.blobs_ok += 1,
+                Err(e) => {
+                    r.findings.push(finding(
+                        Severity::Error,
+                        Kind::BlobDamaged,
+                        at(Some(b.id)),
+                        e.to_string(),
+                    ));
+                    if let Some(lost) = r.lost.as_mut() {
+                        lost.push((b.blob_type, b.id));
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    /// Walks the snapshots again to find who needs the lost blobs.
+    fn users_of_damage(&self, snapshots: &[(SnapshotId, Snapshot)]) -> Vec<DamagedPack> {
+        if self.damaged.is_empty() {
+            return Vec::new();
+        }
+        // blob -> pack, only for lost blobs.
+        let mut lost: HashMap<(BlobType, Id), PackId> = HashMap::new();
+        let mut out: BTreeMap<PackId, (usize, BTreeSet<User>)> = BTreeMap::new();
+        for (pack, blobs) in &self.damaged {
+            let list: Vec<(BlobType, Id)> = match blobs {
+                Some(set) => set.iter().copied().collect(),
+                None => self
+                    .packs
+                    .get(pack)
+                    .map(|e| e.blobs.iter().map(|b| (b.blob_type, b.id)).collect())
+                    .unwrap_or_default(),
+            };
+            out.insert(*pack, (list.len(), BTreeSet::new()));
+            for k in list {
+                // Only the copy the index resolves to is read; a blob with
+                // a good copy elsewhere is not lost.
+                if self.index.get(k.0, &k.1).map(|l| l.pack) == Some(*pack) {
+                    lost.insert(k, *pack);
+                }
+            }
+        }
+        for (sid, snap) in snapshots {
+            let mut seen: HashSet<Id> = HashSet::new();
+            let mut stack = vec![(snap.tree, "/".to_string())];
+            while let Some((tid, path)) = stack.pop() {
+                if !seen.insert(tid) {
+                    continue;
+                }
+                if let Some(p) = lost.get(&(BlobType::Tree, tid)) {
+                    if let Some(e) = out.get_mut(p) {
+                        e.1.insert(User {
+                            snapshot: *sid,
+                            path: path.clone(),
+                        });
+                    }
+                    continue;
+                }
+                let Some(Ok(tree)) = self.read_tree(&tid) else {
+                    continue;
+                };
+                for node in &tree.nodes {
+                    let child = join(&path, &node.name);
+                    for b in content(node) {
+                        if let Some(p) = lost.get(&(BlobType::Data, *b)) {
+                            if let Some(e) = out.get_mut(p) {
+                                e.1.insert(User {
+                                    snapshot: *sid,
+                                    path: child.clone(),
+                                });
+                            }
+                        }
+                    }
+                    if let Some(sub) = node.subtree {
+                        stack.push((sub, child));
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .map(|(pack, (lost_blobs, users))| DamagedPack {
+                pack,
+                lost_blobs,
+                users: users.into_iter().collect(),
+            })
+            .collect()
+    }
+}
+
+struct PackResult {
+    findings: Vec<Finding>,
+    /// Blobs lost; `None`: the whole pack.
+    lost: Option<Vec<(BlobType, Id)>>,
+    blobs_ok: u64,
+}
+
+fn content(node: &Node) -> &[Id] {
+    node.content.as_deref().unwrap_or(&[])
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subset_parse_and_buckets() {
+        assert_eq!(Subset::parse("2/5"), Some(Subset::Bucket { n: 2, m: 5 }));
+        assert_eq!(Subset::parse("0/5"), None);
+        assert_eq!(Subset::parse("6/5"), None);
+        assert_eq!(Subset::parse("1/257"), None);
+        assert_eq!(Subset::parse("10%"), Some(Subset::Percent(10.0)));
+        assert_eq!(Subset::parse("0%"), None);
+        assert_eq!(Subset::parse("2M"), Some(Subset::Bytes(2 << 20)));
+        assert_eq!(Subset::parse("100"), Some(Subset::Bytes(100)));
+        assert_eq!(Subset::parse("x"), None);
+        let packs: Vec<(PackId, u64)> = (0u8..=255)
+            .map(|b| {
+                let mut id = [0u8; 32];
+                id[0] = b;
+                (Id(id), 10)
+            })
+            .collect();
+        // Every pack is in exactly one bucket.
+        let mut all = Vec::new();
+        for n in 1..=3 {
+            let s = Subset::Bucket { n, m: 3 }.select(&packs);
+            assert!(s.iter().all(|(id, _)| u32::from(id.0[0]) % 3 == n - 1));
+            all.extend(s);
+        }
+        all.sort();
+        assert_eq!(all, packs);
+        assert_eq!(Subset::Percent(50.0).select(&packs).len(), 128);
+        assert_eq!(Subset::Bytes(25).select(&packs).len(), 3);
+    }
+}
