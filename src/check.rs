@@ -149,7 +149,8 @@ impl Subset {
         if let Some((n, m)) = s.split_once('/') {
             let n: u32 = n.trim().parse().ok()?;
             let m: u32 = m.trim().parse().ok()?;
-            return (m >= 1 && m <= 256 && n >= 1 && n <= m).then_some(Subset::Bucket { n, m });
+            return ((1..=256).contains(&m) && (1..=m).contains(&n))
+                .then_some(Subset::Bucket { n, m });
         }
         if let Some(p) = s.strip_suffix('%') {
             let p: f64 = p.trim().parse().ok()?;
@@ -620,15 +621,13 @@ impl Checker<'_> {
     }
 
     fn mark_blob(&mut self, pack: PackId, t: BlobType, id: Id) {
-        match self
+        // `None` (the whole pack lost) already covers the blob.
+        if let Some(set) = self
             .damaged
             .entry(pack)
             .or_insert_with(|| Some(HashSet::new()))
         {
-            Some(set) => {
-                set.insert((t, id));
-            }
-            None => {}
+            set.insert((t, id));
         }
     }
 
@@ -699,13 +698,12 @@ impl Checker<'_> {
                 return r;
             }
         };
-        let got = Id::hash(&data);
-        if got != *id {
+        if Id::hash(&data) != *id {
             r.findings.push(finding(
                 Severity::Error,
                 Kind::PackHash,
                 at(None),
-                format!("SHA-256 of the pack is {got}"),
+                "SHA-256 of the content does not match the name".into(),
             ));
         }
         let header = (|| {
@@ -729,6 +727,9 @@ impl Checker<'_> {
         let blobs = match header {
             Ok(b) => b,
             Err(e) => {
+                // The library's message names the pack; the location does.
+                let prefix = format!("pack {id}: ");
+                let e = e.strip_prefix(&prefix).unwrap_or(&e).to_string();
                 r.findings
                     .push(finding(Severity::Error, Kind::PackHeader, at(None), e));
                 r.lost = None;

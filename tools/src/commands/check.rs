@@ -41,7 +41,7 @@ pub fn run(global: &Global, opts: &Options) -> Result<Outcome> {
 fn location(l: &Location) -> String {
     let mut parts = Vec::new();
     if let Some(f) = &l.file {
-        if l.pack.is_none() {
+        if l.pack.is_none() && l.snapshot.is_none() {
             parts.push(f.clone());
         }
     }
