@@ -124,6 +124,9 @@ pub struct DamagedPack {
     pub users: Vec<User>,
 }
 
+/// The largest pack file `read_data` reads (blob offsets are 32-bit).
+const MAX_PACK: u64 = 1 << 32;
+
 /// Which packs `read_data` reads.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Subset {
@@ -641,7 +644,7 @@ impl Checker<'_> {
         let total: u64 = chosen.iter().map(|(_, s)| s).sum();
         progress.start(chosen.len() as u64, total);
         let results = crate::parallel::map(chosen, |(id, size)| {
-            let r = self.check_pack(&id);
+            let r = self.check_pack(&id, size);
             progress.pack_done(size);
             Ok::<_, ()>((id, size, r))
         })
@@ -673,7 +676,7 @@ impl Checker<'_> {
     }
 
     /// Reads one pack fully and checks everything in it.
-    fn check_pack(&self, id: &PackId) -> PackResult {
+    fn check_pack(&self, id: &PackId, size: u64) -> PackResult {
         let mut r = PackResult {
             findings: Vec::new(),
             lost: Some(Vec::new()),
@@ -685,6 +688,18 @@ impl Checker<'_> {
             blob,
             ..Location::default()
         };
+        // Blob offsets are 32-bit: a larger file is no pack, and is not
+        // read into memory.
+        if size > MAX_PACK {
+            r.findings.push(finding(
+                Severity::Error,
+                Kind::PackHeader,
+                at(None),
+                format!("pack of {size} bytes is larger than any pack can be"),
+            ));
+            r.lost = None;
+            return r;
+        }
         let data = match self.repo.backend().read(FileType::Pack, &id.to_hex()) {
             Ok(d) => d,
             Err(e) => {
