@@ -419,7 +419,7 @@ impl Checker<'_> {
                         file: Some(format!("index/{id}")),
                         ..Location::default()
                     },
-                    e.to_string(),
+                    without_prefix(e.to_string(), &format!("index/{id}: ")),
                 )),
             }
         }
@@ -528,7 +528,7 @@ impl Checker<'_> {
                         snapshot: Some(id),
                         ..Location::default()
                     },
-                    e.to_string(),
+                    without_prefix(e.to_string(), &format!("snapshots/{id}: ")),
                 )),
             }
         }
@@ -742,9 +742,7 @@ impl Checker<'_> {
         let blobs = match header {
             Ok(b) => b,
             Err(e) => {
-                // The library's message names the pack; the location does.
-                let prefix = format!("pack {id}: ");
-                let e = e.strip_prefix(&prefix).unwrap_or(&e).to_string();
+                let e = without_prefix(e, &format!("pack {id}: "));
                 r.findings
                     .push(finding(Severity::Error, Kind::PackHeader, at(None), e));
                 r.lost = None;
@@ -882,6 +880,15 @@ struct PackResult {
     /// Blobs lost; `None`: the whole pack.
     lost: Option<Vec<(BlobType, Id)>>,
     blobs_ok: u64,
+}
+
+/// A library error's message without the file name it starts with (the
+/// finding's location names the file).
+fn without_prefix(message: String, prefix: &str) -> String {
+    match message.strip_prefix(prefix) {
+        Some(rest) => rest.to_string(),
+        None => message,
+    }
 }
 
 fn content(node: &Node) -> &[Id] {

@@ -388,7 +388,7 @@ fn a_corrupted_snapshot_file() {
         },
         1,
         "\
-error: snapshot_damaged: snapshot SNAP: snapshots/SNAP: content hash HASH does not match id SNAP
+error: snapshot_damaged: snapshot SNAP: content hash HASH does not match id SNAP
 1 index files, 2 packs, 0 snapshots, 0 trees checked; 2 packs (N KiB) and 8 blobs read
 1 errors found (0 notices)
 ",
@@ -482,4 +482,25 @@ fn structure_only_and_subsets() {
     assert_eq!(r.json()["stats"]["packs_read"], 1);
     let r = env.run(&["check", "--read-data-subset", "0/3"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+/// A damaged index file is a finding; the check goes on without it.
+#[test]
+fn a_corrupted_index_file() {
+    fixture(
+        |env, _| {
+            for f in files(env, "index") {
+                flip(&f, 40);
+            }
+        },
+        1,
+        "\
+error: index_damaged: index/HASH: content hash HASH does not match id HASH
+error: tree_missing: blob ROOTTREE snapshot SNAP /: tree is not in the index
+info: pack_unused: pack DATAPACK: pack of N bytes is not in any index
+info: pack_unused: pack TREEPACK: pack of N bytes is not in any index
+0 index files, 0 packs, 1 snapshots, 0 trees checked
+2 errors found (2 notices)
+",
+    );
 }
