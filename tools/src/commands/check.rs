@@ -4,8 +4,11 @@
 //! Exit status: 0 clean (unused packs are not damage), 1 damage found, 2
 //! the check could not run (no repository, no key matches, bad config).
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use vaultfs::check::{self, Finding, Location, Options, Report, Severity};
+use vaultfs::repo::lock;
 
 use crate::exit::{self, Outcome};
 use crate::output;
@@ -14,7 +17,12 @@ use crate::progress::CheckBar;
 
 /// Runs the check and prints its report.
 pub fn run(global: &Global, opts: &Options) -> Result<Outcome> {
-    let repo = match crate::open::repository(global) {
+    // A shared lock, as for every reader: a prune (exclusive) running
+    // meanwhile would make packs vanish under the check.
+    let opened = crate::open::repository(global)
+        .map(Arc::new)
+        .and_then(|repo| Ok((lock::acquire(&repo, false)?, repo)));
+    let (_lock, repo) = match opened {
         Ok(r) => r,
         Err(e) => {
             eprintln!("vaultfs: {}", exit::message(&e));
