@@ -4,25 +4,17 @@
 //! written from the source tree, and the floppy image stored inside each
 //! filesystem must open in turn.
 
+mod test_disk;
+
+use test_disk::{disk, images, resolve, volume};
+
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use vaultfs_formats::container::NoSiblings;
-use vaultfs_formats::fs::{self, FileKind, Filesystem, FsKind, FsOptions, Ino, check_invariants};
+use vaultfs_formats::fs::{self, FileKind, Filesystem, FsKind, FsOptions, check_invariants};
 use vaultfs_formats::image::Image;
-use vaultfs_formats::io::{MemSource, ReadAt, Source};
-
-fn images() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs")
-}
-
-fn disk() -> Image {
-    let packed = std::fs::read(images().join("fsdisk.vmdk.zst")).expect("fsdisk.vmdk.zst");
-    let vmdk = zstd::decode_all(packed.as_slice()).expect("zstd");
-    let src: Source = Arc::new(MemSource::new(vmdk));
-    Image::open(src, "fsdisk.vmdk", &NoSiblings).expect("open the VMDK")
-}
+use vaultfs_formats::io::ReadAt;
 
 fn manifest() -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(images().join("fsdisk.manifest.json")).expect("manifest");
@@ -39,28 +31,6 @@ fn content(path: &str, size: usize) -> Vec<u8> {
     }
     out.truncate(size);
     out
-}
-
-fn volume(image: &Image, name: &str, kind: FsKind) -> Arc<dyn Filesystem> {
-    let v = image
-        .volumes
-        .iter()
-        .find(|v| v.name == name)
-        .expect("volume");
-    assert_eq!(v.fs.as_ref().ok().copied().flatten(), Some(kind), "{name}");
-    fs::open(kind, v.data.clone(), &FsOptions::default()).expect("open the filesystem")
-}
-
-fn resolve(fs: &dyn Filesystem, path: &str) -> Ino {
-    let mut ino = fs.root();
-    for part in path.split('/') {
-        ino = fs
-            .lookup(ino, part)
-            .expect("lookup")
-            .unwrap_or_else(|| panic!("{path}: {part} not found"))
-            .ino;
-    }
-    ino
 }
 
 fn read_all(src: &dyn ReadAt) -> Vec<u8> {
@@ -148,7 +118,7 @@ fn floppy(fs: &dyn Filesystem, what: &str) {
 
 #[test]
 fn ntfs_partition_of_a_vmdk_matches_the_source_tree() {
-    let image = disk();
+    let image = disk("fsdisk.vmdk");
     let ntfs = volume(&image, "p1", FsKind::Ntfs);
     check_tree(&*ntfs, "NTFS", true);
     random_reads(&*ntfs, "NTFS");
@@ -158,7 +128,7 @@ fn ntfs_partition_of_a_vmdk_matches_the_source_tree() {
 
 #[test]
 fn fat32_partition_of_a_vmdk_matches_the_source_tree() {
-    let image = disk();
+    let image = disk("fsdisk.vmdk");
     let fat = volume(&image, "p2", FsKind::Fat32);
     check_tree(&*fat, "FAT32", false);
     random_reads(&*fat, "FAT32");

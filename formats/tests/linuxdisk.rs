@@ -6,52 +6,18 @@
 
 mod linux_tree;
 
-use std::sync::Arc;
+mod test_disk;
+
+use test_disk::{disk, images, resolve, volume};
 
 use linux_tree::expected;
 use serde_json::Value;
-use vaultfs_formats::container::NoSiblings;
-use vaultfs_formats::fs::{self, Filesystem, FsKind, FsOptions, Ino, check_invariants};
-use vaultfs_formats::image::Image;
-use vaultfs_formats::io::{MemSource, ReadAt, Source};
-
-fn images() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../images/fs")
-}
-
-fn disk() -> Image {
-    let packed = std::fs::read(images().join("linuxdisk.vmdk.zst")).expect("linuxdisk.vmdk.zst");
-    let vmdk = zstd::decode_all(packed.as_slice()).expect("zstd");
-    let src: Source = Arc::new(MemSource::new(vmdk));
-    Image::open(src, "linuxdisk.vmdk", &NoSiblings).expect("open the VMDK")
-}
+use vaultfs_formats::fs::{Filesystem, FsKind, check_invariants};
+use vaultfs_formats::io::ReadAt;
 
 fn manifest() -> Value {
     let z = std::fs::read(images().join("linuxdisk.manifest.json.zst")).expect("manifest");
     serde_json::from_slice(&zstd::decode_all(&z[..]).expect("zstd")).expect("json")
-}
-
-/// Partition `name`, whose detected kind must be `kind`, opened.
-fn volume(image: &Image, name: &str, kind: FsKind) -> Arc<dyn Filesystem> {
-    let v = image
-        .volumes
-        .iter()
-        .find(|v| v.name == name)
-        .expect("volume");
-    assert_eq!(v.fs.as_ref().ok().copied().flatten(), Some(kind), "{name}");
-    fs::open(kind, v.data.clone(), &FsOptions::default()).expect("open the filesystem")
-}
-
-fn resolve(fs: &dyn Filesystem, path: &str) -> Ino {
-    let mut ino = fs.root();
-    for part in path.split('/') {
-        ino = fs
-            .lookup(ino, part)
-            .expect("lookup")
-            .unwrap_or_else(|| panic!("{path}: {part} not found"))
-            .ino;
-    }
-    ino
 }
 
 /// Reads at random offsets and lengths (some past the end) of every
@@ -93,7 +59,7 @@ fn random_reads(fs: &dyn Filesystem, what: &str, m: &Value) {
 }
 
 fn check(name: &str, kind: FsKind, label: &str, serial: &str) {
-    let image = disk();
+    let image = disk("linuxdisk.vmdk");
     let fs = volume(&image, name, kind);
     let m = manifest();
     let want = m["entries"].as_array().expect("entries").len();
