@@ -8,7 +8,7 @@
 pub mod local;
 pub mod mem;
 
-use std::io;
+use std::io::{self, Read};
 
 pub use local::LocalBackend;
 pub use mem::MemBackend;
@@ -80,6 +80,21 @@ pub trait Backend: Send + Sync {
     fn read_at(&self, t: FileType, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>>;
     /// The size of a file.
     fn size(&self, t: FileType, name: &str) -> io::Result<u64>;
+    /// Reads a file from its start, in order, without holding it in memory
+    /// (a check streams whole packs through this). The default reads
+    /// fixed-size ranges; a backend with real streams overrides it.
+    fn open(&self, t: FileType, name: &str) -> io::Result<Box<dyn Read + Send + '_>> {
+        let size = self.size(t, name)?;
+        Ok(Box::new(RangeReader {
+            backend: self,
+            t,
+            name: name.to_owned(),
+            size,
+            pos: 0,
+            buf: Vec::new(),
+            at: 0,
+        }))
+    }
     /// Stores a file atomically (temporary name, fsync, rename).
     fn write(&self, t: FileType, name: &str, data: &[u8]) -> io::Result<()>;
     /// Removes a file.
@@ -92,6 +107,41 @@ pub trait Backend: Send + Sync {
     /// when `write` returns.
     fn sync(&self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// [`Backend::open`] for backends that only read ranges.
+struct RangeReader<'a, B: ?Sized> {
+    backend: &'a B,
+    t: FileType,
+    name: String,
+    size: u64,
+    /// File offset of the end of `buf`.
+    pos: u64,
+    buf: Vec<u8>,
+    /// Read position inside `buf`.
+    at: usize,
+}
+
+impl<B: Backend + ?Sized> Read for RangeReader<'_, B> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        const PIECE: u64 = 1 << 20;
+        if self.at == self.buf.len() {
+            let len = (self.size - self.pos).min(PIECE);
+            if len == 0 {
+                return Ok(0);
+            }
+            // `len` is at most PIECE, so it fits a usize.
+            self.buf = self
+                .backend
+                .read_at(self.t, &self.name, self.pos, len as usize)?;
+            self.pos += len;
+            self.at = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -128,6 +178,27 @@ pub(crate) mod conformance {
             );
         }
         assert_eq!(b.size(FileType::Pack, &name).expect("size"), 11);
+        let stream = |name: &str| {
+            let mut v = Vec::new();
+            b.open(FileType::Pack, name)
+                .expect("open")
+                .read_to_end(&mut v)
+                .expect("stream");
+            v
+        };
+        assert_eq!(stream(&name), b"hello world");
+        // Longer than one piece of the range reader, not a multiple of it.
+        let big: Vec<u8> = (0..(3usize << 20) + 17).map(|i| (i % 251) as u8).collect();
+        let big_name = "cd".repeat(32);
+        b.write(FileType::Pack, &big_name, &big).expect("write big");
+        assert!(stream(&big_name) == big, "streamed copy differs");
+        b.remove(FileType::Pack, &big_name).expect("remove big");
+        assert_eq!(
+            b.open(FileType::Pack, &big_name)
+                .map(|_| ())
+                .map_err(|e| e.kind()),
+            Err(io::ErrorKind::NotFound)
+        );
         let list = b.list(FileType::Pack).expect("list");
         assert_eq!(
             list,

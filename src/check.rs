@@ -24,9 +24,11 @@ use crate::backend::FileType;
 use crate::crypto::OVERHEAD;
 use crate::id::{Id, PackId, SnapshotId};
 use crate::repo::index::IndexFile;
-use crate::repo::pack::{self, BlobType, PackedBlob};
+use crate::repo::pack::{BlobType, PackedBlob};
 use crate::repo::{Index, Repository};
 use crate::snapshot::{Node, NodeType, Snapshot, Tree};
+
+mod packs;
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -644,7 +646,7 @@ impl Checker<'_> {
         let total: u64 = chosen.iter().map(|(_, s)| s).sum();
         progress.start(chosen.len() as u64, total);
         let results = crate::parallel::map(chosen, |(id, size)| {
-            let r = self.check_pack(&id, size);
+            let r = packs::check_pack(self.repo, self.packs.get(&id), &id, size);
             progress.pack_done(size);
             Ok::<_, ()>((id, size, r))
         })
@@ -673,133 +675,6 @@ impl Checker<'_> {
                 }
             }
         }
-    }
-
-    /// Reads one pack fully and checks everything in it.
-    fn check_pack(&self, id: &PackId, size: u64) -> PackResult {
-        let mut r = PackResult {
-            findings: Vec::new(),
-            lost: Some(Vec::new()),
-            blobs_ok: 0,
-        };
-        let at = |blob: Option<Id>| Location {
-            file: Some(format!("data/{}/{}", &id.to_hex()[..2], id)),
-            pack: Some(*id),
-            blob,
-            ..Location::default()
-        };
-        // Blob offsets are 32-bit: a larger file is no pack, and is not
-        // read into memory.
-        if size > MAX_PACK {
-            r.findings.push(finding(
-                Severity::Error,
-                Kind::PackHeader,
-                at(None),
-                format!("pack of {size} bytes is larger than any pack can be"),
-            ));
-            r.lost = None;
-            return r;
-        }
-        let data = match self.repo.backend().read(FileType::Pack, &id.to_hex()) {
-            Ok(d) => d,
-            Err(e) => {
-                r.findings.push(finding(
-                    Severity::Error,
-                    Kind::PackMissing,
-                    at(None),
-                    format!("reading pack: {e}"),
-                ));
-                r.lost = None;
-                return r;
-            }
-        };
-        if Id::hash(&data) != *id {
-            r.findings.push(finding(
-                Severity::Error,
-                Kind::PackHash,
-                at(None),
-                "SHA-256 of the content does not match the name".into(),
-            ));
-        }
-        let header = (|| {
-            let n = data.len();
-            let trailer: [u8; 4] = data
-                .get(n.saturating_sub(4)..)
-                .and_then(|t| t.try_into().ok())
-                .ok_or_else(|| "pack shorter than 4 bytes".to_string())?;
-            let (start, hlen) =
-                pack::header_range(n as u64, trailer, id).map_err(|e| e.to_string())?;
-            let enc = data
-                .get(start as usize..start as usize + hlen as usize)
-                .ok_or_else(|| "header outside the pack".to_string())?;
-            let plain = self
-                .repo
-                .key()
-                .decrypt(enc)
-                .map_err(|e| format!("header: {e}"))?;
-            pack::parse_header(&plain, start, id).map_err(|e| e.to_string())
-        })();
-        let blobs = match header {
-            Ok(b) => b,
-            Err(e) => {
-                let e = without_prefix(e, &format!("pack {id}: "));
-                r.findings
-                    .push(finding(Severity::Error, Kind::PackHeader, at(None), e));
-                r.lost = None;
-                return r;
-            }
-        };
-        // The index must agree with the header about every blob it lists.
-        if let Some(entries) = self.packs.get(id) {
-            for ib in &entries.blobs {
-                if !blobs.contains(ib) {
-                    r.findings.push(finding(
-                        Severity::Error,
-                        Kind::PackHeader,
-                        at(Some(ib.id)),
-                        format!(
-                            "{} blob at offset {} length {} in the index is not in the pack header",
-                            ib.blob_type.as_str(),
-                            ib.offset,
-                            ib.length
-                        ),
-                    ));
-                    if let Some(lost) = r.lost.as_mut() {
-                        lost.push((ib.blob_type, ib.id));
-                    }
-                }
-            }
-        }
-        for b in &blobs {
-            let what = format!("{} blob {}", b.blob_type.as_str(), b.id);
-            let range = b.offset as usize..b.offset as usize + b.length as usize;
-            let Some(enc) = data.get(range) else {
-                continue; // parse_header bounded the blobs by the header start
-            };
-            let mut buf = enc.to_vec();
-            let res =
-                self.repo
-                    .decode_blob(&what, b, &mut buf)
-                    .and_then(|plain| match b.blob_type {
-                        BlobType::Tree => Tree::decode(&b.id, &plain).map(|_| ()),
-                        BlobType::Data => Ok(()),
-                    });
-            match res {
-                Ok(()) => r.blobs_ok += 1,
-                Err(e) => {
-                    r.findings.push(finding(
-                        Severity::Error,
-                        Kind::BlobDamaged,
-                        at(Some(b.id)),
-                        e.to_string(),
-                    ));
-                    if let Some(lost) = r.lost.as_mut() {
-                        lost.push((b.blob_type, b.id));
-                    }
-                }
-            }
-        }
-        r
     }
 
     /// Walks the snapshots again to find who needs the lost blobs.

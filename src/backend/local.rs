@@ -196,6 +196,12 @@ impl Backend for LocalBackend {
         fs::read(&p).map_err(|e| with_path(e, &p))
     }
 
+    fn open(&self, t: FileType, name: &str) -> io::Result<Box<dyn io::Read + Send + '_>> {
+        let p = self.path(t, name);
+        let f = File::open(&p).map_err(|e| with_path(e, &p))?;
+        Ok(Box::new(f))
+    }
+
     fn read_at(&self, t: FileType, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let p = self.path(t, name);
         let f = File::open(&p).map_err(|e| with_path(e, &p))?;
