@@ -18,7 +18,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use serde::Serialize;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::backend::FileType;
 use crate::crypto::OVERHEAD;
@@ -29,9 +31,12 @@ use crate::repo::{Index, Repository};
 use crate::snapshot::{Node, NodeType, Snapshot, Tree};
 
 mod packs;
+mod resume;
+
+pub use resume::ProgressFile;
 
 /// How bad a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing, not damage (an unused pack).
@@ -41,7 +46,7 @@ pub enum Severity {
 }
 
 /// What is wrong.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// An index file cannot be read, authenticated or parsed.
@@ -73,7 +78,8 @@ pub enum Kind {
 }
 
 /// Where a finding is; fields that do not apply are absent.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Location {
     /// A repository file (`index/…`, `snapshots/…`, `data/…`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,7 +99,7 @@ pub struct Location {
 }
 
 /// One problem found.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
     /// How bad.
     pub severity: Severity,
@@ -145,6 +151,18 @@ pub enum Subset {
     Percent(f64),
     /// Random packs up to this many bytes in total.
     Bytes(u64),
+}
+
+impl std::fmt::Display for Subset {
+    /// The form [`Subset::parse`] reads (`all` for every pack).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subset::All => write!(f, "all"),
+            Subset::Bucket { n, m } => write!(f, "{n}/{m}"),
+            Subset::Percent(p) => write!(f, "{p}%"),
+            Subset::Bytes(b) => write!(f, "{b}"),
+        }
+    }
 }
 
 impl Subset {
@@ -216,12 +234,15 @@ impl Subset {
 }
 
 /// What to check.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Read and verify pack content.
     pub read_data: bool,
     /// Which packs to read.
     pub subset: Subset,
+    /// Where the data pass records each pack it has read, so a stopped pass
+    /// can continue ([`ProgressFile::open`] with `resume`).
+    pub progress_file: Option<Arc<ProgressFile>>,
 }
 
 /// Progress of the data pass.
@@ -230,6 +251,11 @@ pub trait CheckProgress: Sync {
     fn start(&self, _packs: u64, _bytes: u64) {}
     /// One pack of this many bytes was read and checked.
     fn pack_done(&self, _bytes: u64) {}
+    /// Should the data pass stop starting packs (a time limit, a signal)?
+    /// The packs not read are counted in [`Stats::packs_left`].
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// No progress display.
@@ -253,6 +279,11 @@ pub struct Stats {
     pub bytes_read: u64,
     /// Blobs verified by the data pass.
     pub blobs_read: u64,
+    /// Of the packs read, those read by an earlier, interrupted run whose
+    /// results were taken from the progress file.
+    pub packs_resumed: u64,
+    /// Selected packs not read because the pass was stopped.
+    pub packs_left: u64,
 }
 
 /// The result of a check.
@@ -264,12 +295,20 @@ pub struct Report {
     pub damaged_packs: Vec<DamagedPack>,
     /// What was looked at.
     pub stats: Stats,
+    /// Remarks about the run itself, not the repository (saved progress not
+    /// usable, a progress file that could not be written).
+    pub notes: Vec<String>,
 }
 
 impl Report {
     /// Is any finding damage (not just information)?
     pub fn damaged(&self) -> bool {
         self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+
+    /// Did the data pass read every selected pack?
+    pub fn complete(&self) -> bool {
+        self.stats.packs_left == 0
     }
 }
 
@@ -304,6 +343,7 @@ struct Checker<'a> {
     stats: Stats,
     /// Per pack, the blobs lost (None: all of its indexed blobs).
     damaged: BTreeMap<PackId, Option<HashSet<(BlobType, Id)>>>,
+    notes: Vec<String>,
 }
 
 fn finding(severity: Severity, kind: Kind, location: Location, detail: String) -> Finding {
@@ -325,13 +365,14 @@ pub fn check(repo: &Repository, opts: &Options, progress: &dyn CheckProgress) ->
         findings: Vec::new(),
         stats: Stats::default(),
         damaged: BTreeMap::new(),
+        notes: Vec::new(),
     };
     c.load_index();
     let listed = c.compare_packs();
     let snapshots = c.load_snapshots();
     c.walk_structure(&snapshots);
     if opts.read_data {
-        c.read_data(&listed, opts.subset, progress);
+        c.read_data(&listed, opts, progress);
     }
     let damaged_packs = c.users_of_damage(&snapshots);
     let mut findings = c.findings;
@@ -341,6 +382,7 @@ pub fn check(repo: &Repository, opts: &Options, progress: &dyn CheckProgress) ->
         findings,
         damaged_packs,
         stats: c.stats,
+        notes: c.notes,
     }
 }
 
@@ -639,19 +681,91 @@ impl Checker<'_> {
     fn read_data(
         &mut self,
         listed: &[(PackId, u64)],
-        subset: Subset,
+        opts: &Options,
         progress: &dyn CheckProgress,
     ) {
-        let chosen = subset.select(listed);
+        let selection = opts.subset.to_string();
+        let repository = self.repo.config().id.clone();
+        let file = opts.progress_file.as_deref();
+        let saved = match file.map(|f| f.take_saved(&repository, &selection)) {
+            Some(Ok(saved)) => saved,
+            Some(Err(note)) => {
+                self.notes.push(note);
+                None
+            }
+            None => None,
+        };
+        let (chosen, mut done, continuing) = match saved {
+            Some(saved) => {
+                // Packs removed (or rewritten) since the earlier run are
+                // neither read nor reported.
+                let now: HashMap<PackId, u64> = listed.iter().copied().collect();
+                let still = |id: &PackId, size: u64| now.get(id) == Some(&size);
+                let chosen: Vec<(PackId, u64)> = saved
+                    .packs
+                    .into_iter()
+                    .filter(|(id, size)| still(id, *size))
+                    .collect();
+                let done: HashMap<PackId, (u64, PackResult)> = saved
+                    .done
+                    .into_iter()
+                    .filter(|(id, (size, _))| still(id, *size))
+                    .collect();
+                (chosen, done, Some(saved.valid))
+            }
+            None => (opts.subset.select(listed), HashMap::new(), None),
+        };
+        if let Some(f) = file {
+            if let Err(e) = f.begin(&repository, &selection, &chosen, continuing) {
+                self.notes.push(format!(
+                    "progress file {}: {e}; this run cannot be resumed",
+                    f.path().display()
+                ));
+            }
+        }
         let total: u64 = chosen.iter().map(|(_, s)| s).sum();
         progress.start(chosen.len() as u64, total);
-        let results = crate::parallel::map(chosen, |(id, size)| {
+        let mut results = Vec::with_capacity(chosen.len());
+        let mut to_read = Vec::new();
+        for (id, size) in chosen {
+            match done.remove(&id) {
+                Some((_, r)) => {
+                    progress.pack_done(size);
+                    self.stats.packs_resumed += 1;
+                    results.push((id, size, Some(r)));
+                }
+                None => to_read.push((id, size)),
+            }
+        }
+        let write_failed = std::sync::atomic::AtomicBool::new(false);
+        let read = crate::parallel::map(to_read, |(id, size)| {
+            if progress.stop_requested() {
+                return Ok::<_, ()>((id, size, None));
+            }
             let r = packs::check_pack(self.repo, self.packs.get(&id), &id, size);
+            if let Some(f) = file {
+                if f.record(&id, size, &r).is_err() {
+                    write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             progress.pack_done(size);
-            Ok::<_, ()>((id, size, r))
+            Ok((id, size, Some(r)))
         })
         .unwrap_or_default();
+        results.extend(read);
+        if write_failed.into_inner() {
+            if let Some(f) = file {
+                self.notes.push(format!(
+                    "progress file {}: could not record every pack read; a resumed run reads them again",
+                    f.path().display()
+                ));
+            }
+        }
         for (id, size, r) in results {
+            let Some(r) = r else {
+                self.stats.packs_left += 1;
+                continue;
+            };
             self.stats.packs_read += 1;
             self.stats.bytes_read += size;
             self.stats.blobs_read += r.blobs_ok;
@@ -672,6 +786,14 @@ impl Checker<'_> {
                     self.damaged
                         .entry(id)
                         .or_insert_with(|| Some(HashSet::new()));
+                }
+            }
+        }
+        if self.stats.packs_left == 0 {
+            if let Some(f) = file {
+                if let Err(e) = f.finish() {
+                    self.notes
+                        .push(format!("progress file {}: {e}", f.path().display()));
                 }
             }
         }

@@ -18,7 +18,8 @@ Exit status:
   3   backup completed with warnings: some files could not be read,
       the snapshot was written without them; or restore completed with
       warnings: some metadata (owners, extended attributes, devices)
-      could not be restored
+      could not be restored; or check stopped before the end (see
+      --max-duration) with no damage found so far
 
 Environment:
   VAULTFS_REPOSITORY        repository location (like -r/--repo)
@@ -27,6 +28,9 @@ Environment:
   VAULTFS_TEST_KDF_N        for testing only: scrypt cost N (a power of two) for
                             keys created by `init` and `key add|passwd`; weak
                             values make passwords easy to brute-force
+  VAULTFS_TEST_CHECK_STOP_AFTER
+                            for testing only: `check` stops its data pass after
+                            starting this many packs, as --max-duration would
 
 Without a password file or command, the password is asked for on the terminal.";
 
@@ -484,6 +488,49 @@ pub struct CheckArgs {
     /// packs up to that many bytes). Implies --read-data.
     #[arg(long, value_name = "SUBSET", value_parser = parse_subset)]
     pub read_data_subset: Option<vaultfs::check::Subset>,
+    /// Continue the data pass an earlier run of the same check left
+    /// unfinished (killed, or stopped by --max-duration): packs it read are
+    /// not read again, and their findings are reported. Implies
+    /// --read-data.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop starting new packs after this long (`90s`, `45m`, `6h`, `1d`);
+    /// the packs read are kept for --resume, and the exit status is 3 if
+    /// the pass is unfinished and no damage was found so far. Implies
+    /// --read-data.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_duration: Option<std::time::Duration>,
+    /// Where the data pass records the packs it has read (default: under
+    /// $XDG_STATE_HOME or ~/.local/state, vaultfs/check/REPOSITORY-ID.jsonl).
+    /// Removed when the pass completes.
+    #[arg(long, value_name = "FILE")]
+    pub progress_file: Option<std::path::PathBuf>,
+    /// For testing only: stop after starting this many packs (see
+    /// VAULTFS_TEST_CHECK_STOP_AFTER).
+    #[arg(long, env = "VAULTFS_TEST_CHECK_STOP_AFTER", hide = true)]
+    pub test_stop_after: Option<u64>,
+}
+
+/// Parses `90s`, `45m`, `6h`, `1d` (a plain number is seconds).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c),
+        _ => (t, 's'),
+    };
+    let secs: u64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(secs))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is not a duration like 90s, 45m, 6h or 1d"))
 }
 
 fn parse_subset(s: &str) -> Result<vaultfs::check::Subset, String> {

@@ -99,7 +99,7 @@ pub enum Command {
         remove_all: bool,
     },
     /// `check`.
-    Check(vaultfs::check::Options),
+    Check(CheckPlan),
     /// `generate`.
     Generate(GeneratePlan),
 }
@@ -321,6 +321,20 @@ pub struct MountPlan {
     pub allow_other: bool,
 }
 
+/// `check` arguments.
+pub struct CheckPlan {
+    /// What to check (its progress file is opened when the command runs).
+    pub options: vaultfs::check::Options,
+    /// Continue an unfinished data pass.
+    pub resume: bool,
+    /// Stop starting packs after this long.
+    pub max_duration: Option<std::time::Duration>,
+    /// The progress file, if not the default.
+    pub progress_file: Option<std::path::PathBuf>,
+    /// For tests: stop after starting this many packs.
+    pub test_stop_after: Option<u64>,
+}
+
 /// `generate` arguments.
 pub struct GeneratePlan {
     /// Print completions for this shell.
@@ -370,9 +384,20 @@ impl Plan {
             cli::Command::Unlock(a) => Command::Unlock {
                 remove_all: a.remove_all,
             },
-            cli::Command::Check(a) => Command::Check(vaultfs::check::Options {
-                read_data: a.read_data || a.read_data_subset.is_some(),
-                subset: a.read_data_subset.unwrap_or(vaultfs::check::Subset::All),
+            cli::Command::Check(a) => Command::Check(CheckPlan {
+                options: vaultfs::check::Options {
+                    read_data: a.read_data
+                        || a.read_data_subset.is_some()
+                        || a.resume
+                        || a.max_duration.is_some()
+                        || a.test_stop_after.is_some(),
+                    subset: a.read_data_subset.unwrap_or(vaultfs::check::Subset::All),
+                    progress_file: None,
+                },
+                resume: a.resume,
+                max_duration: a.max_duration,
+                progress_file: a.progress_file,
+                test_stop_after: a.test_stop_after,
             }),
             cli::Command::Generate(a) => Command::Generate(GeneratePlan {
                 completion: a.completion,

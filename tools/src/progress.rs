@@ -176,15 +176,27 @@ pub struct CheckBar {
     bar: Option<ProgressBar>,
     packs_total: AtomicU64,
     packs_done: AtomicU64,
+    /// No pack is started after this (`--max-duration`).
+    deadline: Option<std::time::Instant>,
+    /// For tests: no pack is started after this many.
+    stop_after: Option<u64>,
+    started: AtomicU64,
 }
 
 impl CheckBar {
     /// A display fitting the output settings.
-    pub fn new(output: &Output) -> CheckBar {
+    pub fn new(
+        output: &Output,
+        deadline: Option<std::time::Instant>,
+        stop_after: Option<u64>,
+    ) -> CheckBar {
         CheckBar {
             bar: new_bar(output),
             packs_total: AtomicU64::new(0),
             packs_done: AtomicU64::new(0),
+            deadline,
+            stop_after,
+            started: AtomicU64::new(0),
         }
     }
 
@@ -221,6 +233,15 @@ impl CheckProgress for CheckBar {
             bar.inc(bytes);
         }
         self.show_packs();
+    }
+
+    fn stop_requested(&self) -> bool {
+        // Asked once per pack about to be started.
+        let started = self.started.fetch_add(1, Ordering::Relaxed);
+        self.stop_after.is_some_and(|n| started >= n)
+            || self
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d)
     }
 }
 

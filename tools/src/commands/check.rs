@@ -2,21 +2,24 @@
 //! packs; print every finding, then who needs each damaged pack.
 //!
 //! Exit status: 0 clean (unused packs are not damage), 1 damage found, 2
-//! the check could not run (no repository, no key matches, bad config).
+//! the check could not run (no repository, no key matches, bad config), 3
+//! the data pass was stopped before the end with no damage found so far.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Result;
-use vaultfs::check::{self, Finding, Location, Options, Report, Severity};
+use vaultfs::check::{self, Finding, Location, ProgressFile, Report, Severity};
 use vaultfs::repo::lock;
 
 use crate::exit::{self, Outcome};
 use crate::output;
-use crate::plan::Global;
+use crate::plan::{CheckPlan, Global};
 use crate::progress::CheckBar;
 
 /// Runs the check and prints its report.
-pub fn run(global: &Global, opts: &Options) -> Result<Outcome> {
+pub fn run(global: &Global, plan: &CheckPlan) -> Result<Outcome> {
     // A shared lock, as for every reader: a prune (exclusive) running
     // meanwhile would make packs vanish under the check.
     let opened = crate::open::repository(global)
@@ -29,9 +32,42 @@ pub fn run(global: &Global, opts: &Options) -> Result<Outcome> {
             return Ok(Outcome::CouldNotRun);
         }
     };
-    let bar = CheckBar::new(&global.output);
-    let report = check::check(&repo, opts, &bar);
+    let mut opts = plan.options.clone();
+    if opts.read_data {
+        let path = match (
+            &plan.progress_file,
+            default_progress_file(&repo.config().id),
+        ) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(p)) => Some(p),
+            (None, None)
+                if plan.resume || plan.max_duration.is_some() || plan.test_stop_after.is_some() =>
+            {
+                eprintln!(
+                    "vaultfs: no place for the progress file (neither XDG_STATE_HOME nor HOME \
+                     is set): give --progress-file FILE"
+                );
+                return Ok(Outcome::CouldNotRun);
+            }
+            (None, None) => None,
+        };
+        if let Some(path) = path {
+            match ProgressFile::open(&path, plan.resume) {
+                Ok(f) => opts.progress_file = Some(Arc::new(f)),
+                Err(e) => {
+                    eprintln!("vaultfs: progress file {}: {e}", path.display());
+                    return Ok(Outcome::CouldNotRun);
+                }
+            }
+        }
+    }
+    let deadline = plan.max_duration.map(|d| Instant::now() + d);
+    let bar = CheckBar::new(&global.output, deadline, plan.test_stop_after);
+    let report = check::check(&repo, &opts, &bar);
     bar.finish();
+    for n in &report.notes {
+        eprintln!("vaultfs: {n}");
+    }
     if global.output.json {
         output::json(&report)?;
     } else if !global.output.quiet || report.damaged() {
@@ -41,8 +77,28 @@ pub fn run(global: &Global, opts: &Options) -> Result<Outcome> {
     }
     Ok(if report.damaged() {
         Outcome::Damaged
+    } else if !report.complete() {
+        Outcome::Warnings
     } else {
         Outcome::Ok
+    })
+}
+
+/// `$XDG_STATE_HOME/vaultfs/check/ID.jsonl`, else under `~/.local/state`.
+fn default_progress_file(repository: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/state"))
+        })?;
+    // The id is hex from the config; anything else is not used as a name.
+    let safe = !repository.is_empty() && repository.chars().all(|c| c.is_ascii_alphanumeric());
+    safe.then(|| {
+        base.join("vaultfs/check")
+            .join(format!("{repository}.jsonl"))
     })
 }
 
@@ -121,8 +177,20 @@ pub fn text(r: &Report) -> Vec<String> {
             output::bytes(st.bytes_read),
             st.blobs_read
         ));
+        if st.packs_resumed > 0 {
+            summary.push_str(&format!(
+                " ({} of the packs by an earlier run)",
+                st.packs_resumed
+            ));
+        }
     }
     out.push(summary);
+    if st.packs_left > 0 {
+        out.push(format!(
+            "stopped before the end: {} packs not read yet; run the same check with --resume to continue",
+            st.packs_left
+        ));
+    }
     out.push(if errors == 0 {
         format!("no errors were found ({infos} notices)")
     } else {
