@@ -312,6 +312,10 @@ impl Report {
     }
 }
 
+/// A tree read by the check: the tree or the first copy's error, and the
+/// damaged copies passed over with their errors.
+type TreeRead = (Result<Tree, String>, Vec<(PackId, String)>);
+
 /// Index entries of one pack, as loaded (duplicates kept).
 #[derive(Default)]
 struct PackEntries {
@@ -581,14 +585,30 @@ impl Checker<'_> {
     }
 
     /// Reads a tree through this check's own index.
-    fn read_tree(&self, id: &Id) -> Option<Result<Tree, String>> {
+    /// Reads a tree from the copy the index resolves to, and if that copy
+    /// is damaged from the other copies the index files list (an
+    /// interrupted prune or two backups racing leave copies). Returns the
+    /// tree (or the first copy's error) and the damaged copies passed over.
+    fn read_tree(&self, id: &Id) -> Option<TreeRead> {
         let loc = self.index.get(BlobType::Tree, id)?;
-        Some(
+        let read = |pack: &PackId, blob: &PackedBlob| {
             self.repo
-                .read_blob_at(&loc.pack, &loc.blob)
+                .read_blob_at(pack, blob)
                 .and_then(|data| Tree::decode(id, &data))
-                .map_err(|e| e.to_string()),
-        )
+                .map_err(|e| e.to_string())
+        };
+        let first = match read(&loc.pack, &loc.blob) {
+            Ok(t) => return Some((Ok(t), Vec::new())),
+            Err(e) => e,
+        };
+        let mut bad = vec![(loc.pack, first.clone())];
+        for other in self.index.copies(BlobType::Tree, id).iter().skip(1) {
+            match read(&other.pack, &other.blob) {
+                Ok(t) => return Some((Ok(t), bad)),
+                Err(e) => bad.push((other.pack, e)),
+            }
+        }
+        Some((Err(first), bad))
     }
 
     /// Walks every snapshot's trees, each distinct tree once.
@@ -617,17 +637,34 @@ impl Checker<'_> {
                         ));
                         continue;
                     }
-                    Some(Err(e)) => {
+                    Some((Err(e), bad)) => {
                         // A damaged pack is reported by the pack checks;
                         // the tree is reported here with its path.
-                        if let Some(l) = self.index.get(BlobType::Tree, &tid) {
-                            self.mark_blob(l.pack, BlobType::Tree, tid);
+                        for (pack, _) in bad {
+                            self.mark_blob(pack, BlobType::Tree, tid);
                         }
                         self.findings
                             .push(finding(Severity::Error, Kind::TreeDamaged, loc, e));
                         continue;
                     }
-                    Some(Ok(t)) => t,
+                    Some((Ok(t), bad)) => {
+                        // The data is there, but a copy of it is damaged.
+                        for (pack, e) in bad {
+                            self.mark_blob(pack, BlobType::Tree, tid);
+                            self.findings.push(finding(
+                                Severity::Error,
+                                Kind::BlobDamaged,
+                                Location {
+                                    file: Some(format!("data/{}/{}", &pack.to_hex()[..2], pack)),
+                                    pack: Some(pack),
+                                    blob: Some(tid),
+                                    ..Location::default()
+                                },
+                                format!("{e} (another copy of the tree is intact)"),
+                            ));
+                        }
+                        t
+                    }
                 };
                 self.stats.trees += 1;
                 for node in &tree.nodes {
@@ -818,13 +855,27 @@ impl Checker<'_> {
             };
             out.insert(*pack, (list.len(), BTreeSet::new()));
             for k in list {
-                // Only the copy the index resolves to is read; a blob with
-                // a good copy elsewhere is not lost.
-                if self.index.get(k.0, &k.1).map(|l| l.pack) == Some(*pack) {
-                    lost.insert(k, *pack);
-                }
+                lost.insert(k, *pack);
             }
         }
+        // A blob with a copy in a pack not known to be damaged (for it) is
+        // not lost: readers fall back to that copy.
+        let damaged_here = |pack: &PackId, k: &(BlobType, Id)| match self.damaged.get(pack) {
+            Some(None) => true,
+            Some(Some(set)) => set.contains(k),
+            None => false,
+        };
+        let intact: HashSet<(BlobType, Id)> = lost
+            .keys()
+            .filter(|k| {
+                self.index
+                    .copies(k.0, &k.1)
+                    .iter()
+                    .any(|l| !damaged_here(&l.pack, k))
+            })
+            .copied()
+            .collect();
+        lost.retain(|k, _| !intact.contains(k));
         for (sid, snap) in snapshots {
             let mut seen: HashSet<Id> = HashSet::new();
             let mut stack = vec![(snap.tree, "/".to_string())];
@@ -841,7 +892,7 @@ impl Checker<'_> {
                     }
                     continue;
                 }
-                let Some(Ok(tree)) = self.read_tree(&tid) else {
+                let Some((Ok(tree), _)) = self.read_tree(&tid) else {
                     continue;
                 };
                 for node in &tree.nodes {

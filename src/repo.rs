@@ -467,17 +467,26 @@ impl Repository {
         let loc = self.index().get(t, id).ok_or_else(|| {
             Error::missing(format!("{} blob {id} is not in the index", t.as_str()))
         })?;
-        self.read_blob_at(&loc.pack, &loc.blob)
+        match self.read_blob_at(&loc.pack, &loc.blob) {
+            Ok(data) => Ok(data),
+            Err(e) => self.read_other_copy(t, id, &loc.pack).ok_or(e),
+        }
+    }
+
+    /// The first intact copy of a blob outside `failed` (the index keeps
+    /// every copy; the first error is the one reported if none is good).
+    fn read_other_copy(&self, t: BlobType, id: &Id, failed: &Id) -> Option<Vec<u8>> {
+        let copies = self.index().copies(t, id);
+        copies
+            .iter()
+            .filter(|l| l.pack != *failed)
+            .find_map(|l| self.read_blob_at(&l.pack, &l.blob).ok())
     }
 
     /// A blob's plaintext, through the cache.
     pub fn load_blob(&self, t: BlobType, id: &Id) -> Result<Arc<Vec<u8>>> {
-        self.cache.get_or_load(id, || {
-            let loc = self.index().get(t, id).ok_or_else(|| {
-                Error::missing(format!("{} blob {id} is not in the index", t.as_str()))
-            })?;
-            Ok(Arc::new(self.read_blob_at(&loc.pack, &loc.blob)?))
-        })
+        self.cache
+            .get_or_load(id, || self.read_blob(t, id).map(Arc::new))
     }
 
     /// Does the repository (index) hold this blob?

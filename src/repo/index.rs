@@ -125,6 +125,10 @@ pub struct Index {
     pack_pos: HashMap<PackId, u32>,
     data: HashMap<Id, Entry>,
     tree: HashMap<Id, Entry>,
+    /// Further copies of blobs stored in more than one pack (left by an
+    /// interrupted prune, racing backups, or a repair): readers fall back
+    /// to them when the first copy is damaged. Empty in most repositories.
+    extra: HashMap<(BlobType, Id), Vec<Entry>>,
 }
 
 impl Index {
@@ -141,7 +145,9 @@ impl Index {
     }
 
     /// Records the blobs of a pack. A blob already known keeps its first
-    /// location (any copy will do; all are verified when read).
+    /// location; copies in other packs are kept as fallbacks ([`copies`]).
+    ///
+    /// [`copies`]: Index::copies
     pub fn add_pack(&mut self, pack: PackId, blobs: impl IntoIterator<Item = PackedBlob>) {
         let next = self.packs.len() as u32;
         let pos = *self.pack_pos.entry(pack).or_insert(next);
@@ -159,7 +165,17 @@ impl Index {
                 BlobType::Data => &mut self.data,
                 BlobType::Tree => &mut self.tree,
             };
-            map.entry(b.id).or_insert(e);
+            match map.entry(b.id) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(e);
+                }
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    let more = self.extra.entry((b.blob_type, b.id)).or_default();
+                    if o.get().pack != pos && more.iter().all(|m| m.pack != pos) {
+                        more.push(e);
+                    }
+                }
+            }
         }
     }
 
@@ -199,6 +215,27 @@ impl Index {
         })
     }
 
+    /// Every indexed copy of a blob, the one [`Index::get`] gives first,
+    /// at most one per pack.
+    pub fn copies(&self, t: BlobType, id: &Id) -> Vec<BlobLocation> {
+        let mut out: Vec<BlobLocation> = self.get(t, id).into_iter().collect();
+        for e in self.extra.get(&(t, *id)).into_iter().flatten() {
+            if let Some(pack) = self.packs.get(e.pack as usize) {
+                out.push(BlobLocation {
+                    pack: *pack,
+                    blob: PackedBlob {
+                        blob_type: t,
+                        id: *id,
+                        offset: e.offset,
+                        length: e.length,
+                        uncompressed_length: (e.uncompressed != 0).then_some(e.uncompressed),
+                    },
+                });
+            }
+        }
+        out
+    }
+
     /// Number of known blobs of a type.
     pub fn len(&self, t: BlobType) -> usize {
         self.map(t).len()
@@ -218,6 +255,33 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_in_other_packs_are_kept_once_each() {
+        let blob = |offset| PackedBlob {
+            blob_type: BlobType::Tree,
+            id: Id::hash(b"t"),
+            offset,
+            length: 50,
+            uncompressed_length: None,
+        };
+        let (p1, p2) = (Id::hash(b"p1"), Id::hash(b"p2"));
+        let mut ix = Index::new();
+        ix.add_pack(p1, [blob(0)]);
+        ix.add_pack(p2, [blob(100)]);
+        // The same pack listed again (two index files) adds no copy.
+        ix.add_pack(p2, [blob(100)]);
+        ix.add_pack(p1, [blob(0)]);
+        let copies = ix.copies(BlobType::Tree, &Id::hash(b"t"));
+        let places: Vec<(Id, u32)> = copies.iter().map(|l| (l.pack, l.blob.offset)).collect();
+        assert_eq!(places, vec![(p1, 0), (p2, 100)]);
+        assert_eq!(
+            ix.get(BlobType::Tree, &Id::hash(b"t")).map(|l| l.pack),
+            Some(p1)
+        );
+        assert!(ix.copies(BlobType::Data, &Id::hash(b"t")).is_empty());
+        assert_eq!(ix.len(BlobType::Tree), 1);
+    }
 
     #[test]
     fn json_shape_and_lookup() {
