@@ -188,8 +188,14 @@ impl PackCheck<'_> {
             }
             let read = skip(reader, &mut hasher, &mut piece, start - pos).and_then(|()| {
                 buf.clear();
-                buf.resize(b.length as usize, 0);
-                reader.read_exact(&mut buf)
+                // Into the spare capacity: no zero-filling of every blob.
+                let want = u64::from(b.length);
+                let n = reader.take(want).read_to_end(&mut buf)?;
+                if n as u64 == want {
+                    Ok(())
+                } else {
+                    Err(io::ErrorKind::UnexpectedEof.into())
+                }
             });
             if let Err(e) = read {
                 for rest in &blobs[i..] {
