@@ -100,6 +100,10 @@ pub enum Command {
     },
     /// `check`.
     Check(vaultfs::check::Options),
+    /// `repair index`.
+    RepairIndex(vaultfs::repair::IndexOptions),
+    /// `repair snapshots`.
+    RepairSnapshots(vaultfs::repair::SnapshotOptions),
     /// `generate`.
     Generate(GeneratePlan),
 }
@@ -374,6 +378,17 @@ impl Plan {
                 read_data: a.read_data || a.read_data_subset.is_some(),
                 subset: a.read_data_subset.unwrap_or(vaultfs::check::Subset::All),
             }),
+            cli::Command::Repair(cli::RepairCommand::Index(a)) => {
+                Command::RepairIndex(vaultfs::repair::IndexOptions {
+                    read_all_packs: a.read_all_packs,
+                })
+            }
+            cli::Command::Repair(cli::RepairCommand::Snapshots(a)) => {
+                Command::RepairSnapshots(vaultfs::repair::SnapshotOptions {
+                    forget_damaged: a.forget_damaged,
+                    dry_run: a.dry_run,
+                })
+            }
             cli::Command::Generate(a) => Command::Generate(GeneratePlan {
                 completion: a.completion,
                 man: a.man,
