@@ -34,9 +34,17 @@ use crate::repo::index::IndexFile;
 use crate::repo::pack::{self, BlobType, PackedBlob};
 use crate::snapshot::{Node, NodeType, Snapshot, Tree};
 
-/// An index file holds at most this many blobs (whole packs only), as
-/// restic splits its index (`indexMaxBlobs`).
-pub const INDEX_FILE_BLOBS: usize = 50_000;
+/// A new index file is closed once it holds this many blobs (whole packs
+/// only), as restic does (`indexMaxBlobs`; three times that,
+/// `indexMaxBlobsCompressed`, when the repository is version 2 and its
+/// index files are compressed).
+pub fn index_file_blobs(repo: &Repository) -> usize {
+    if repo.config().version >= 2 {
+        150_000
+    } else {
+        50_000
+    }
+}
 
 /// The largest pack `read_all_packs` reads into memory (blob offsets are
 /// 32-bit, so no real pack is larger).
@@ -320,6 +328,16 @@ pub fn rebuild_index(
     opts: &IndexOptions,
     progress: &dyn CheckProgress,
 ) -> Result<IndexReport> {
+    rebuild_index_split(repo, opts, progress, index_file_blobs(repo))
+}
+
+/// [`rebuild_index`] closing each index file at `max_blobs` blobs.
+fn rebuild_index_split(
+    repo: &Repository,
+    opts: &IndexOptions,
+    progress: &dyn CheckProgress,
+    max_blobs: usize,
+) -> Result<IndexReport> {
     let mut report = IndexReport::default();
     let old_ids = repo.list_ids(FileType::Index)?;
     report.old_index_files = old_ids.len();
@@ -405,18 +423,18 @@ pub fn rebuild_index(
         }
     }
 
-    // Write the new index: whole packs, at most INDEX_FILE_BLOBS blobs per
-    // file (a larger pack gets a file of its own). The old files' ids go
-    // into the last file's `supersedes`, as restic does.
+    // Write the new index: whole packs, a file closed once it holds
+    // `max_blobs` blobs (restic's rule). The old files' ids go into the
+    // last file's `supersedes`, as restic does.
     report.packs_indexed = new.len() as u64;
     let mut chunks: Vec<IndexFile> = Vec::new();
     let mut current = IndexFile::default();
     for (id, blobs) in &new {
-        if !current.packs.is_empty() && current.blob_count() + blobs.len() > INDEX_FILE_BLOBS {
-            chunks.push(std::mem::take(&mut current));
-        }
         report.blobs_indexed += blobs.len() as u64;
         current.add_pack(*id, blobs);
+        if current.blob_count() >= max_blobs {
+            chunks.push(std::mem::take(&mut current));
+        }
     }
     if !current.packs.is_empty() {
         chunks.push(current);
@@ -822,6 +840,73 @@ mod tests {
         b.add(BlobType::Tree, Id::hash(b"b"), &key.encrypt(b"bb"), Some(9));
         let fin = b.finish(&key);
         assert_eq!(expected_pack_size(&fin.blobs), fin.bytes().len() as u64);
+    }
+
+    /// Packs of `sizes[i]` tiny data blobs each, written to a fresh
+    /// repository; returns it with every blob id.
+    fn repo_with_packs(sizes: &[usize]) -> (Repository, Vec<Id>) {
+        let kdf = crate::repo::KdfParams {
+            n: 1 << 10,
+            r: 8,
+            p: 1,
+        };
+        let backend = std::sync::Arc::new(crate::backend::MemBackend::new());
+        let repo = Repository::init(backend, b"pw", kdf).expect("init");
+        let mut all = Vec::new();
+        let mut n = 0u32;
+        for &size in sizes {
+            let mut b = pack::PackBuilder::default();
+            for _ in 0..size {
+                let plain = n.to_le_bytes();
+                n += 1;
+                let id = Id::hash(&plain);
+                b.add(BlobType::Data, id, &repo.key().encrypt(&plain), None);
+                all.push(id);
+            }
+            let fin = b.finish(repo.key());
+            repo.backend()
+                .write(FileType::Pack, &fin.id.to_hex(), fin.bytes())
+                .expect("pack");
+        }
+        (repo, all)
+    }
+
+    #[test]
+    fn index_files_are_split_after_whole_packs() {
+        let (repo, blobs) = repo_with_packs(&[4, 7, 2, 3]);
+        assert_eq!(index_file_blobs(&repo), 150_000);
+        let opts = IndexOptions::default();
+        let r = rebuild_index_split(&repo, &opts, &crate::check::NoProgress, 10).expect("repair");
+        assert_eq!(r.packs_read, 4);
+        assert_eq!(r.blobs_indexed, 16);
+        let mut sizes = Vec::new();
+        let mut idx = crate::repo::Index::new();
+        for id in repo.list_ids(FileType::Index).expect("list") {
+            let f: IndexFile = repo.load_unpacked(FileType::Index, &id).expect("load");
+            sizes.push(f.blob_count());
+            idx.add_file(&f);
+        }
+        sizes.sort();
+        // Packs go in id order, so which packs share a file varies; every
+        // file but the last reached the limit with its last pack, and no
+        // file could have been closed earlier.
+        assert_eq!(sizes.iter().sum::<usize>(), 16);
+        assert!(sizes.len() >= 2 && sizes.len() <= 3, "{sizes:?}");
+        assert!(sizes.iter().filter(|&&s| s < 10).count() <= 1, "{sizes:?}");
+        assert_eq!(r.index_files_written.len(), sizes.len());
+        for b in &blobs {
+            assert!(idx.contains(BlobType::Data, b));
+        }
+        // Rebuilt again: everything from the index, the files replaced.
+        let again =
+            rebuild_index_split(&repo, &opts, &crate::check::NoProgress, 10).expect("again");
+        assert_eq!(again.packs_read, 0);
+        assert_eq!(again.packs_from_index, 4);
+        assert_eq!(again.index_files_removed.len(), sizes.len());
+        assert_eq!(
+            repo.list_ids(FileType::Index).expect("list").len(),
+            again.index_files_written.len()
+        );
     }
 
     #[test]
