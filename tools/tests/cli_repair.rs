@@ -530,3 +530,43 @@ fn old_and_new_index_files_together_are_consistent() {
     assert_eq!(j["packs_read"], 0, "{j}");
     restic_ok(&env, &["check", "--read-data"]);
 }
+
+/// A live lock held elsewhere stops both repairs that write (exit 2, the
+/// vault unchanged); listing damaged snapshots shares the lock. A wrong
+/// password is exit 2 too.
+#[test]
+fn locks_and_wrong_password() {
+    use std::sync::Arc;
+    use vaultfs::backend::LocalBackend;
+    use vaultfs::repo::{Repository, lock};
+    let env = vault(false);
+    let backend = Arc::new(LocalBackend::new(env.repo.clone()));
+    let repo = Arc::new(Repository::open(backend, b"correct horse").expect("open"));
+    let guard = lock::acquire(&repo, false).expect("shared lock");
+    let fp = env.fingerprint();
+    for args in [
+        &["repair", "index"][..],
+        &["repair", "snapshots", "--forget-damaged"][..],
+    ] {
+        let r = env.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("locked"), "{}", r.stderr);
+        assert_eq!(env.fingerprint(), fp, "{args:?}");
+    }
+    let r = env.run(&["repair", "snapshots"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("no snapshot needs lost data"),
+        "{}",
+        r.stdout
+    );
+    drop(guard);
+    let fp = env.fingerprint();
+    let wrong = env.password("wrong", "not the password");
+    for args in [&["repair", "index"][..], &["repair", "snapshots"][..]] {
+        let r = env.run_with_password(&wrong, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("wrong password"), "{}", r.stderr);
+    }
+    assert_eq!(env.fingerprint(), fp);
+}
