@@ -570,3 +570,68 @@ fn locks_and_wrong_password() {
     }
     assert_eq!(env.fingerprint(), fp);
 }
+
+/// The snapshots needing a tree of `pack`: those whose root tree is in it
+/// (restic's `snapshots`), and those where restic's `find --tree`, run on
+/// each snapshot alone, finds one of its trees below the root.
+fn restic_tree_users_of(env: &Env, pack: &str) -> BTreeSet<String> {
+    let trees: Vec<String> = restic_index(env)[pack]
+        .iter()
+        .filter(|b| b.0 == "tree")
+        .map(|b| b.1.clone())
+        .collect();
+    assert!(!trees.is_empty());
+    let r = restic_ok(env, &["snapshots", "--json"]);
+    let mut users = BTreeSet::new();
+    for s in r.json().as_array().expect("snapshots") {
+        let id = s["id"].as_str().expect("id").to_string();
+        let root = s["tree"].as_str().expect("tree");
+        let mut args = vec!["find", "--json", "--tree"];
+        args.extend(trees.iter().map(String::as_str));
+        args.extend(["-s", id.as_str()]);
+        let found = restic_ok(env, &args)
+            .json()
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+        if found || trees.iter().any(|t| t == root) {
+            users.insert(id);
+        }
+    }
+    users
+}
+
+/// The tree pack of the second backup loses its header: exactly the
+/// snapshots needing one of its trees are damaged (the second one only,
+/// as its root path's trees are new in it and replaced in the third).
+#[test]
+fn a_tree_pack_with_a_damaged_header() {
+    let env = vault(false);
+    let snapshots = restic_snapshots(&env);
+    let r = restic_ok(&env, &["cat", "snapshot", &snapshots[1]]);
+    let root = r.json()["tree"].as_str().expect("tree").to_string();
+    let pack = pack_of(&env, &root);
+    let users = restic_tree_users_of(&env, &pack);
+    assert_eq!(users, BTreeSet::from([snapshots[1].clone()]));
+    let path = pack_path(&env, &pack);
+    let len = fs::metadata(&path).expect("stat").len();
+    flip(&path, len - 10);
+    remove_index(&env);
+    let r = env.run(&["repair", "index"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+
+    let r = env.run(&["repair", "snapshots", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let j = r.json();
+    assert_eq!(ids(&j, "damaged"), users, "{j}");
+    assert_eq!(j["damaged"][0]["lost"][0]["path"], "/", "{j}");
+    assert_eq!(j["damaged"][0]["lost"][0]["lost"], "tree_missing", "{j}");
+
+    env.run(&["repair", "snapshots", "--forget-damaged"]).ok();
+    assert_eq!(
+        restic_snapshots(&env),
+        [snapshots[0].clone(), snapshots[2].clone()]
+    );
+    restic_ok(&env, &["check", "--read-data"]);
+    restic_restores(&env, &snapshots[0], 1);
+    restic_restores(&env, &snapshots[2], 3);
+}
