@@ -26,7 +26,6 @@ use serde::Serialize;
 
 use crate::backend::FileType;
 use crate::check::CheckProgress;
-use crate::crypto::OVERHEAD;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{Id, PackId, SnapshotId};
 use crate::repo::Repository;
@@ -141,64 +140,6 @@ impl IndexReport {
     }
 }
 
-/// The size a pack must have for these entries: the blobs, the encrypted
-/// header (37 or 41 bytes per entry) and its 4-byte length.
-pub fn expected_pack_size(blobs: &[PackedBlob]) -> u64 {
-    let mut size = OVERHEAD as u64 + 4;
-    for b in blobs {
-        size += u64::from(b.length);
-        size += if b.uncompressed_length.is_some() {
-            41
-        } else {
-            37
-        };
-    }
-    size
-}
-
-/// Reads a pack's header from its tail: the last 4 bytes give the header
-/// length, then only the header is read and decrypted.
-pub fn read_pack_header(repo: &Repository, id: &PackId, size: u64) -> Result<Vec<PackedBlob>> {
-    let name = id.to_hex();
-    let what = || format!("pack {id}");
-    let trailer = repo
-        .backend()
-        .read_at(FileType::Pack, &name, size.saturating_sub(4), 4)
-        .map_err(|e| Error::io(what(), e))?;
-    let trailer: [u8; 4] = trailer
-        .as_slice()
-        .try_into()
-        .map_err(|_| Error::damaged(format!("{}: pack shorter than 4 bytes", what())))?;
-    let (start, hlen) = pack::header_range(size, trailer, id)?;
-    let enc = repo
-        .backend()
-        .read_at(FileType::Pack, &name, start, hlen as usize)
-        .map_err(|e| Error::io(what(), e))?;
-    let plain = repo
-        .key()
-        .decrypt(&enc)
-        .map_err(|e| Error::crypto(format!("{}: header", what()), e))?;
-    pack::parse_header(&plain, start, id)
-}
-
-/// The header of a pack read whole.
-fn header_of(repo: &Repository, id: &PackId, data: &[u8]) -> Result<Vec<PackedBlob>> {
-    let n = data.len();
-    let trailer: [u8; 4] = data
-        .get(n.saturating_sub(4)..)
-        .and_then(|t| t.try_into().ok())
-        .ok_or_else(|| Error::damaged(format!("pack {id}: pack shorter than 4 bytes")))?;
-    let (start, hlen) = pack::header_range(n as u64, trailer, id)?;
-    let enc = data
-        .get(start as usize..start as usize + hlen as usize)
-        .ok_or_else(|| Error::damaged(format!("pack {id}: header outside the pack")))?;
-    let plain = repo
-        .key()
-        .decrypt(enc)
-        .map_err(|e| Error::crypto(format!("pack {id}: header"), e))?;
-    pack::parse_header(&plain, start, id)
-}
-
 /// What reading one pack gave.
 enum PackRead {
     /// These blobs are indexed; those failed verification.
@@ -220,7 +161,7 @@ fn read_pack(repo: &Repository, id: &PackId, size: u64, whole: bool) -> PackRead
         m.strip_prefix(&prefix).map(str::to_owned).unwrap_or(m)
     };
     if !whole {
-        return match read_pack_header(repo, id, size) {
+        return match repo.read_pack_header(id, size) {
             Ok(good) => PackRead::Blobs {
                 good,
                 dropped: Vec::new(),
@@ -237,7 +178,7 @@ fn read_pack(repo: &Repository, id: &PackId, size: u64, whole: bool) -> PackRead
         Ok(d) => d,
         Err(e) => return PackRead::LeftOut(format!("reading pack: {e}")),
     };
-    let blobs = match header_of(repo, id, &data) {
+    let blobs = match pack::header_of_pack(repo.key(), id, &data) {
         Ok(b) => b,
         Err(e) => return PackRead::LeftOut(strip(e)),
     };
@@ -362,7 +303,7 @@ fn rebuild_index_split(
     let mut to_read: Vec<(PackId, u64)> = Vec::new();
     for &(id, size) in &listed {
         match old.get(&id) {
-            Some(Some(blobs)) if expected_pack_size(blobs) == size => {
+            Some(Some(blobs)) if pack::expected_size(blobs) == size => {
                 report.packs_from_index += 1;
                 new.insert(id, blobs.clone());
             }
@@ -839,7 +780,9 @@ mod tests {
         b.add(BlobType::Data, Id::hash(b"a"), &key.encrypt(b"a"), None);
         b.add(BlobType::Tree, Id::hash(b"b"), &key.encrypt(b"bb"), Some(9));
         let fin = b.finish(&key);
-        assert_eq!(expected_pack_size(&fin.blobs), fin.bytes().len() as u64);
+        assert_eq!(pack::expected_size(&fin.blobs), fin.bytes().len() as u64);
+        let blobs = pack::header_of_pack(&key, &fin.id, fin.bytes()).expect("header");
+        assert_eq!(blobs, fin.blobs);
     }
 
     /// Packs of `sizes[i]` tiny data blobs each, written to a fresh
@@ -907,6 +850,34 @@ mod tests {
             repo.list_ids(FileType::Index).expect("list").len(),
             again.index_files_written.len()
         );
+    }
+
+    /// Packs too short for a header, or whose trailer claims more than the
+    /// pack holds, are left out with a reason; the rest is indexed.
+    #[test]
+    fn hostile_packs_are_left_out() {
+        let (repo, blobs) = repo_with_packs(&[2]);
+        let short = Id::hash(b"xy");
+        let huge = Id::hash(b"huge");
+        let mut claim = vec![0u8; 40];
+        claim.extend_from_slice(&(1u32 << 20).to_le_bytes());
+        for (id, data) in [(short, b"xy".to_vec()), (huge, claim)] {
+            repo.backend()
+                .write(FileType::Pack, &id.to_hex(), &data)
+                .expect("write");
+        }
+        for read_all_packs in [false, true] {
+            let opts = IndexOptions { read_all_packs };
+            let r = rebuild_index(&repo, &opts, &crate::check::NoProgress).expect("repair");
+            let mut left: Vec<Id> = r.left_out.iter().map(|l| l.pack).collect();
+            left.sort();
+            let mut want = vec![short, huge];
+            want.sort();
+            assert_eq!(left, want, "{:?}", r.left_out);
+            assert!(r.left_out.iter().all(|l| !l.reason.is_empty()));
+            assert_eq!(r.blobs_indexed, blobs.len() as u64);
+            assert!(r.lost_data());
+        }
     }
 
     #[test]
