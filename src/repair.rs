@@ -232,29 +232,33 @@ fn load_old_index(repo: &Repository, ids: &[Id], report: &mut IndexReport) -> Ol
             }
         };
         for p in f.packs {
-            let entry = old.entry(p.id).or_insert_with(|| Some(Vec::new()));
-            for b in p.blobs {
-                let pb = PackedBlob {
+            if let Some(list) = old.entry(p.id).or_insert_with(|| Some(Vec::new())) {
+                list.extend(p.blobs.iter().map(|b| PackedBlob {
                     blob_type: b.blob_type.into(),
                     id: b.id,
                     offset: b.offset,
                     length: b.length,
                     uncompressed_length: b.uncompressed_length,
-                };
-                let Some(list) = entry.as_mut() else {
-                    break;
-                };
-                // The same pack in two index files is fine; one blob at two
-                // places in it means the entries cannot be trusted.
-                match list
-                    .iter()
-                    .find(|x| x.id == pb.id && x.blob_type == pb.blob_type)
-                {
-                    Some(x) if *x == pb => {}
-                    Some(_) => *entry = None,
-                    None => list.push(pb),
-                }
+                }));
             }
+        }
+    }
+    // The same pack in two index files is fine (exact duplicates go); one
+    // blob at two places in a pack means its entries cannot be trusted.
+    // Sorting keeps this O(n log n) for packs of many small blobs.
+    for entry in old.values_mut() {
+        let Some(list) = entry.as_mut() else {
+            continue;
+        };
+        list.sort_by_key(|b| (b.blob_type, b.id, b.offset, b.length, b.uncompressed_length));
+        list.dedup();
+        if list
+            .windows(2)
+            .any(|w| w[0].blob_type == w[1].blob_type && w[0].id == w[1].id)
+        {
+            *entry = None;
+        } else {
+            list.sort_by_key(|b| b.offset);
         }
     }
     old
@@ -850,6 +854,37 @@ mod tests {
             repo.list_ids(FileType::Index).expect("list").len(),
             again.index_files_written.len()
         );
+    }
+
+    /// An old index listing a blob at two places in one pack is not
+    /// trusted for that pack: its header is read; exact duplicates (the
+    /// same pack in two index files) are fine.
+    #[test]
+    fn inconsistent_old_entries_make_the_pack_read() {
+        let (repo, _) = repo_with_packs(&[3, 2]);
+        let opts = IndexOptions::default();
+        rebuild_index(&repo, &opts, &crate::check::NoProgress).expect("first");
+        let files = repo.list_ids(FileType::Index).expect("list");
+        let f: IndexFile = repo
+            .load_unpacked(FileType::Index, &files[0])
+            .expect("load");
+        // The same file again: exact duplicates only.
+        repo.save_unpacked(FileType::Index, &f).expect("dup");
+        let r = rebuild_index(&repo, &opts, &crate::check::NoProgress).expect("dups");
+        assert_eq!((r.packs_read, r.packs_from_index), (0, 2));
+        // One blob at a second place.
+        let mut bad = f.clone();
+        bad.packs.truncate(1);
+        let good = bad.packs[0].blobs[0].clone();
+        bad.packs[0].blobs[0].offset += 1;
+        let pack_id = bad.packs[0].id;
+        repo.save_unpacked(FileType::Index, &bad).expect("bad");
+        let r = rebuild_index(&repo, &opts, &crate::check::NoProgress).expect("repair");
+        assert_eq!((r.packs_read, r.packs_from_index), (1, 1));
+        assert!(!r.lost_data());
+        repo.load_index().expect("index");
+        let loc = repo.index().get(BlobType::Data, &good.id).expect("indexed");
+        assert_eq!((loc.pack, loc.blob.offset), (pack_id, good.offset));
     }
 
     /// Packs too short for a header, or whose trailer claims more than the
