@@ -52,8 +52,10 @@ const MAX_PACK: u64 = 1 << 32;
 /// How to rebuild the index.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IndexOptions {
-    /// Ignore the old index, read every pack whole and index only the
-    /// blobs that verify (MAC, decryption, decompression, SHA-256).
+    /// Take nothing from the old index (it is still read, to report
+    /// damaged index files and packs gone from `data/`): read every pack
+    /// whole and index only the blobs that verify (MAC, decryption,
+    /// decompression, SHA-256).
     pub read_all_packs: bool,
 }
 
@@ -286,11 +288,9 @@ fn rebuild_index_split(
     let mut report = IndexReport::default();
     let old_ids = repo.list_ids(FileType::Index)?;
     report.old_index_files = old_ids.len();
-    let old = if opts.read_all_packs {
-        OldIndex::new()
-    } else {
-        load_old_index(repo, &old_ids, &mut report)
-    };
+    // Also read with `read_all_packs`, which takes nothing from it: damaged
+    // index files and packs gone from data/ are still worth reporting.
+    let old = load_old_index(repo, &old_ids, &mut report);
     let files = repo
         .backend()
         .list(FileType::Pack)
@@ -307,7 +307,7 @@ fn rebuild_index_split(
     let mut to_read: Vec<(PackId, u64)> = Vec::new();
     for &(id, size) in &listed {
         match old.get(&id) {
-            Some(Some(blobs)) if pack::expected_size(blobs) == size => {
+            Some(Some(blobs)) if !opts.read_all_packs && pack::expected_size(blobs) == size => {
                 report.packs_from_index += 1;
                 new.insert(id, blobs.clone());
             }

@@ -649,3 +649,49 @@ fn a_tree_pack_with_a_damaged_header() {
     restic_restores(&env, &snapshots[0], 1);
     restic_restores(&env, &snapshots[2], 3);
 }
+
+/// A pack gone from data/: while the index still names it, `repair
+/// snapshots` lists its users but refuses to remove them; `repair index`
+/// (with or without --read-all-packs) reports it and drops it from the
+/// index, after which the users can go.
+#[test]
+fn a_missing_pack() {
+    let env = vault(false);
+    let snapshots = restic_snapshots(&env);
+    let pack = pack_of(&env, &blob_id("d"));
+    let users = restic_users_of(&env, &pack, &snapshots);
+    assert_eq!(users, BTreeSet::from([snapshots[2].clone()]));
+    fs::remove_file(pack_path(&env, &pack)).expect("rm pack");
+
+    let r = env.run(&["repair", "snapshots", "--json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let j = r.json();
+    assert_eq!(ids(&j, "damaged"), users, "{j}");
+    assert_eq!(j["missing_packs"][0], pack.as_str(), "{j}");
+    let fp = env.fingerprint();
+    let r = env.run(&["repair", "snapshots", "--forget-damaged"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("repair index"), "{}", r.stderr);
+    assert_eq!(env.fingerprint(), fp);
+
+    for args in [
+        &["repair", "index", "--read-all-packs", "--json"][..],
+        &["repair", "index", "--json"][..],
+    ] {
+        let r = env.run(args);
+        let j = r.json();
+        if args.len() == 4 {
+            assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+            assert_eq!(j["missing_packs"][0]["pack"], pack.as_str(), "{j}");
+            assert_eq!(j["missing_packs"][0]["blobs"], 1, "{j}");
+        } else {
+            // Already out of the index: nothing more is lost.
+            assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        }
+    }
+    let r = env.run(&["repair", "snapshots", "--forget-damaged", "--json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(ids(&r.json(), "damaged"), users);
+    restic_ok(&env, &["check", "--read-data"]);
+    assert_eq!(restic_snapshots(&env), snapshots[..2]);
+}
