@@ -23,10 +23,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::FileType;
-use crate::crypto::OVERHEAD;
 use crate::id::{Id, PackId, SnapshotId};
 use crate::repo::index::IndexFile;
-use crate::repo::pack::{BlobType, PackedBlob};
+use crate::repo::pack::{self, BlobType, PackedBlob};
 use crate::repo::{Index, Repository};
 use crate::snapshot::{Node, NodeType, Snapshot, Tree};
 
@@ -325,17 +324,7 @@ struct PackEntries {
 impl PackEntries {
     /// The size the pack must have: blobs, encrypted header, its length.
     fn expected_size(&self) -> u64 {
-        let mut blobs = 0u64;
-        let mut header = OVERHEAD as u64 + 4;
-        for b in &self.blobs {
-            blobs += u64::from(b.length);
-            header += if b.uncompressed_length.is_some() {
-                41
-            } else {
-                37
-            };
-        }
-        blobs + header
+        pack::expected_size(&self.blobs)
     }
 }
 

@@ -433,6 +433,32 @@ impl Repository {
         self.decode_blob(&what, b, &mut data)
     }
 
+    /// Reads a pack's header from its tail, without the blobs: the last 4
+    /// bytes give the header length, then only the header is read,
+    /// decrypted and parsed. `size` is the pack file's size.
+    pub fn read_pack_header(&self, pack: &Id, size: u64) -> Result<Vec<PackedBlob>> {
+        let name = pack.to_hex();
+        let what = || format!("pack {pack}");
+        let trailer = self
+            .backend
+            .read_at(FileType::Pack, &name, size.saturating_sub(4), 4)
+            .map_err(|e| Error::io(what(), e))?;
+        let trailer: [u8; 4] = trailer
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::damaged(format!("{}: pack shorter than 4 bytes", what())))?;
+        let (start, hlen) = pack::header_range(size, trailer, pack)?;
+        let enc = self
+            .backend
+            .read_at(FileType::Pack, &name, start, hlen as usize)
+            .map_err(|e| Error::io(what(), e))?;
+        let plain = self
+            .key
+            .decrypt(&enc)
+            .map_err(|e| Error::crypto(format!("{}: header", what()), e))?;
+        pack::parse_header(&plain, start, pack)
+    }
+
     /// Verifies and decodes an encrypted blob's bytes.
     pub fn decode_blob(&self, what: &str, b: &PackedBlob, data: &mut Vec<u8>) -> Result<Vec<u8>> {
         let n = self

@@ -16,7 +16,7 @@ use super::{
 use crate::backend::FileType;
 use crate::id::{Id, PackId};
 use crate::repo::Repository;
-use crate::repo::pack::{self, BlobType, PackedBlob};
+use crate::repo::pack::{BlobType, PackedBlob};
 use crate::snapshot::Tree;
 
 /// The piece in which bytes outside blobs are read and hashed.
@@ -48,7 +48,7 @@ pub(super) fn check_pack(
         c.r.lost = None;
         return c.r;
     }
-    let header = read_header(repo, id, size);
+    let header = repo.read_pack_header(id, size).map_err(|e| e.to_string());
     let mut blobs = match &header {
         Ok(b) => b.clone(),
         Err(_) => Vec::new(),
@@ -86,30 +86,6 @@ pub(super) fn check_pack(
         }
     }
     c.r
-}
-
-/// The header's entries, read with range reads.
-fn read_header(repo: &Repository, id: &PackId, size: u64) -> Result<Vec<PackedBlob>, String> {
-    let name = id.to_hex();
-    if size < 4 {
-        return Err("pack shorter than 4 bytes".into());
-    }
-    let trailer: [u8; 4] = repo
-        .backend()
-        .read_at(FileType::Pack, &name, size - 4, 4)
-        .map_err(|e| format!("reading the header length: {e}"))?
-        .try_into()
-        .map_err(|_| "short read of the header length".to_string())?;
-    let (start, hlen) = pack::header_range(size, trailer, id).map_err(|e| e.to_string())?;
-    let enc = repo
-        .backend()
-        .read_at(FileType::Pack, &name, start, hlen as usize)
-        .map_err(|e| format!("reading the header: {e}"))?;
-    let plain = repo
-        .key()
-        .decrypt(&enc)
-        .map_err(|e| format!("header: {e}"))?;
-    pack::parse_header(&plain, start, id).map_err(|e| e.to_string())
 }
 
 struct PackCheck<'a> {

@@ -278,6 +278,38 @@ pub fn parse_header(plain: &[u8], header_start: u64, pack: &Id) -> Result<Vec<Pa
     Ok(blobs)
 }
 
+/// The size a pack must have for these entries: the blobs, the encrypted
+/// header (37 or 41 bytes per entry) and its 4-byte length.
+pub fn expected_size(blobs: &[PackedBlob]) -> u64 {
+    let mut size = OVERHEAD as u64 + 4;
+    for b in blobs {
+        size += u64::from(b.length);
+        size += if b.uncompressed_length.is_some() {
+            ENTRY_LEN_COMPRESSED as u64
+        } else {
+            ENTRY_LEN as u64
+        };
+    }
+    size
+}
+
+/// The blobs a whole pack's header lists (length, decryption, entries).
+pub fn header_of_pack(key: &Key, pack: &Id, data: &[u8]) -> Result<Vec<PackedBlob>> {
+    let n = data.len();
+    let trailer: [u8; 4] = data
+        .get(n.saturating_sub(4)..)
+        .and_then(|t| t.try_into().ok())
+        .ok_or_else(|| Error::damaged(format!("pack {pack}: pack shorter than 4 bytes")))?;
+    let (start, hlen) = header_range(n as u64, trailer, pack)?;
+    let enc = data
+        .get(start as usize..start as usize + hlen as usize)
+        .ok_or_else(|| Error::damaged(format!("pack {pack}: header outside the pack")))?;
+    let plain = key
+        .decrypt(enc)
+        .map_err(|e| Error::crypto(format!("pack {pack}: header"), e))?;
+    parse_header(&plain, start, pack)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

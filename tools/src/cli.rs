@@ -12,9 +12,10 @@ const AFTER_LONG_HELP: &str = "\
 Exit status:
   0   success (also when stdout is closed early, e.g. piped into `head`)
   1   error: the command failed (wrong password, not a repository, I/O ...);
-      for `check`: damage was found
-  2   invalid command line; for `check`: the check could not run (not a
-      repository, no key matches, unreadable config)
+      for `check`: damage was found; for `repair`: data is lost (packs left
+      out of the index, blobs dropped, damaged snapshots listed)
+  2   invalid command line; for `check` and `repair`: the command could not
+      run (not a repository, no key matches, unreadable config, locked)
   3   backup completed with warnings: some files could not be read,
       the snapshot was written without them; or restore completed with
       warnings: some metadata (owners, extended attributes, devices)
@@ -142,6 +143,10 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Check the repository's structure and, with --read-data, its data.
     Check(CheckArgs),
+    /// Repair the repository: rebuild the index from the packs, or find
+    /// and forget the snapshots that need lost data.
+    #[command(subcommand)]
+    Repair(RepairCommand),
     /// Write shell completions or man pages.
     Generate(GenerateArgs),
 }
@@ -531,6 +536,57 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .and_then(|n| n.checked_mul(secs))
         .map(std::time::Duration::from_secs)
         .ok_or_else(|| format!("{s:?} is not a duration like 90s, 45m, 6h or 1d"))
+}
+
+/// `repair` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RepairCommand {
+    /// Rebuild the index from the packs in data/ (restic's `rebuild-index`,
+    /// `repair index` in restic 0.16+).
+    ///
+    /// Each pack is taken from the old index when a readable index file
+    /// describes it exactly (same size), else its header is read. Packs
+    /// whose header cannot be read are left out of the new index and
+    /// reported, never deleted. New index files are written first, then the
+    /// old ones (damaged ones too) are removed. Takes the exclusive lock.
+    /// Exit status: 0 the index describes every pack, 1 a pack was left out
+    /// or blobs were dropped (run `vaultfs repair snapshots` next), 2 the
+    /// repair could not run.
+    Index(RepairIndexArgs),
+    /// List the snapshots that need lost data (a tree or data blob not in
+    /// the index, or a tree that cannot be read), and with
+    /// --forget-damaged remove them.
+    ///
+    /// Each damaged snapshot is shown with the first paths whose data is
+    /// lost. A snapshot whose data is all there is never removed. The index
+    /// must load completely: repair it first (`vaultfs repair index`).
+    /// Removing takes the exclusive lock. Exit status: 0 no snapshot needs
+    /// lost data (or all that did were removed), 1 damaged snapshots are
+    /// listed (not removed) or a snapshot file is unreadable, 2 the repair
+    /// could not run.
+    Snapshots(RepairSnapshotsArgs),
+}
+
+/// `repair index` arguments.
+#[derive(Debug, Args)]
+pub struct RepairIndexArgs {
+    /// Ignore the old index and read every pack whole, verifying every
+    /// blob (MAC, decryption, decompression, SHA-256); only blobs that
+    /// verify are indexed.
+    #[arg(long)]
+    pub read_all_packs: bool,
+}
+
+/// `repair snapshots` arguments.
+#[derive(Debug, Args)]
+pub struct RepairSnapshotsArgs {
+    /// Remove the snapshots that need lost data (their files in
+    /// snapshots/; the data they share with other snapshots stays).
+    #[arg(long)]
+    pub forget_damaged: bool,
+    /// Show what --forget-damaged would remove, and remove nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 fn parse_subset(s: &str) -> Result<vaultfs::check::Subset, String> {

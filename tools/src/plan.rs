@@ -100,6 +100,10 @@ pub enum Command {
     },
     /// `check`.
     Check(CheckPlan),
+    /// `repair index`.
+    RepairIndex(vaultfs::repair::IndexOptions),
+    /// `repair snapshots`.
+    RepairSnapshots(vaultfs::repair::SnapshotOptions),
     /// `generate`.
     Generate(GeneratePlan),
 }
@@ -399,6 +403,17 @@ impl Plan {
                 progress_file: a.progress_file,
                 test_stop_after: a.test_stop_after,
             }),
+            cli::Command::Repair(cli::RepairCommand::Index(a)) => {
+                Command::RepairIndex(vaultfs::repair::IndexOptions {
+                    read_all_packs: a.read_all_packs,
+                })
+            }
+            cli::Command::Repair(cli::RepairCommand::Snapshots(a)) => {
+                Command::RepairSnapshots(vaultfs::repair::SnapshotOptions {
+                    forget_damaged: a.forget_damaged,
+                    dry_run: a.dry_run,
+                })
+            }
             cli::Command::Generate(a) => Command::Generate(GeneratePlan {
                 completion: a.completion,
                 man: a.man,

@@ -11,6 +11,7 @@ pub mod init;
 pub mod key;
 pub mod ls;
 pub mod mount;
+pub mod repair;
 pub mod restore;
 pub mod snapshots;
 pub mod unlock;
@@ -38,6 +39,8 @@ pub fn dispatch(plan: &Plan) -> Result<Outcome> {
         Command::Mount(m) => mount::run(g, m),
         Command::Unlock { remove_all } => unlock::run(g, *remove_all),
         Command::Check(o) => check::run(g, o),
+        Command::RepairIndex(o) => repair::index(g, o),
+        Command::RepairSnapshots(o) => repair::snapshots(g, o),
         Command::Generate(p) => generate::run(p),
     }
 }

@@ -182,3 +182,41 @@ pub fn linuxdisk_manifest() -> Vec<serde_json::Value> {
         serde_json::from_slice(&zstd::decode_all(z.as_slice()).expect("zstd")).expect("json");
     m["entries"].as_array().expect("entries").clone()
 }
+
+/// Deterministic, incompressible content (so every blob is stored as it is
+/// and a file under 512 KiB is one blob whose id is its SHA-256).
+pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as u8
+        })
+        .collect()
+}
+
+impl Env {
+    /// Runs restic (`VAULTFS_TEST_RESTIC` or `restic` on PATH) on the
+    /// repository with the password file, without lock or cache, so the
+    /// vault is left as it was (unless `args` change it), from the scratch
+    /// directory.
+    pub fn restic(&self, args: &[&str]) -> Run {
+        let bin = std::env::var_os("VAULTFS_TEST_RESTIC").unwrap_or_else(|| "restic".into());
+        let out = Command::new(&bin)
+            .args(["--no-lock", "--no-cache", "-r"])
+            .arg(&self.repo)
+            .args(args)
+            .env("RESTIC_PASSWORD_FILE", &self.password_file)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run restic ({e}): install it (apt-get install restic, as .ci/run does) or set VAULTFS_TEST_RESTIC")
+            });
+        Run::from(out)
+    }
+}
