@@ -27,6 +27,7 @@ pub mod chunker;
 pub mod crypto;
 pub mod error;
 pub mod filter;
+pub mod forget;
 pub mod id;
 pub mod parallel;
 pub mod repair;

@@ -139,6 +139,9 @@ pub enum Command {
     /// Mount the repository (or a local disk image with `--image`) as a
     /// read-only filesystem (FUSE, Linux); blocks until unmounted.
     Mount(MountArgs),
+    /// Remove snapshots: the given ones, or those a keep policy does not
+    /// keep (applied to each group of snapshots of the same host and paths).
+    Forget(ForgetArgs),
     /// Remove stale locks (or all locks).
     Unlock(UnlockArgs),
     /// Check the repository's structure and, with --read-data, its data.
@@ -472,6 +475,61 @@ pub struct MountArgs {
     /// against the owners and modes stored in the snapshots.
     #[arg(long)]
     pub allow_other: bool,
+}
+
+/// `forget` arguments.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Remove these snapshots (id prefixes); without them, the keep policy
+    /// decides.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    /// Keep the N newest snapshots.
+    #[arg(short = 'l', long, value_name = "N", default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the newest snapshot of each of the N newest hours that have one.
+    #[arg(short = 'H', long, value_name = "N", default_value_t = 0)]
+    pub keep_hourly: u32,
+    /// Keep the newest snapshot of each of the N newest days that have one.
+    #[arg(short = 'd', long, value_name = "N", default_value_t = 0)]
+    pub keep_daily: u32,
+    /// Keep the newest snapshot of each of the N newest ISO weeks.
+    #[arg(short = 'w', long, value_name = "N", default_value_t = 0)]
+    pub keep_weekly: u32,
+    /// Keep the newest snapshot of each of the N newest months.
+    #[arg(short = 'm', long, value_name = "N", default_value_t = 0)]
+    pub keep_monthly: u32,
+    /// Keep the newest snapshot of each of the N newest years.
+    #[arg(short = 'y', long, value_name = "N", default_value_t = 0)]
+    pub keep_yearly: u32,
+    /// Keep every snapshot younger than this (`2y5m7d3h`), counted back
+    /// from the newest snapshot of its group.
+    #[arg(long, value_name = "DURATION", value_parser = parse_within)]
+    pub keep_within: Option<vaultfs::forget::Within>,
+    /// Keep every snapshot with these tags (`a,b` needs both; repeatable).
+    #[arg(long, value_name = "TAG[,TAG...]")]
+    pub keep_tag: Vec<String>,
+    /// Apply the policy to each group of snapshots sharing these: a comma
+    /// list of `host`, `paths`, `tags`, or '' for one group.
+    #[arg(short = 'g', long, value_name = "GROUP", default_value = "host,paths", value_parser = parse_group_by)]
+    pub group_by: vaultfs::forget::GroupBy,
+    /// Only consider snapshots passing these filters.
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+    /// Show what would be removed, remove nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+fn parse_within(s: &str) -> Result<vaultfs::forget::Within, String> {
+    vaultfs::forget::Within::parse(s).ok_or_else(|| {
+        format!("{s:?} is not a duration like 2y5m7d3h (years, months, days, hours)")
+    })
+}
+
+fn parse_group_by(s: &str) -> Result<vaultfs::forget::GroupBy, String> {
+    vaultfs::forget::GroupBy::parse(s)
+        .ok_or_else(|| format!("{s:?}: group by a comma list of host, paths, tags, or ''"))
 }
 
 /// `unlock` arguments.

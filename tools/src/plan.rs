@@ -98,6 +98,8 @@ pub enum Command {
         /// Also remove live locks.
         remove_all: bool,
     },
+    /// `forget`.
+    Forget(ForgetPlan),
     /// `check`.
     Check(CheckPlan),
     /// `repair index`.
@@ -325,6 +327,20 @@ pub struct MountPlan {
     pub allow_other: bool,
 }
 
+/// `forget` arguments.
+pub struct ForgetPlan {
+    /// Snapshots to remove by id (then no policy applies).
+    pub ids: Vec<String>,
+    /// The keep policy.
+    pub policy: vaultfs::forget::Policy,
+    /// How snapshots are grouped.
+    pub group_by: vaultfs::forget::GroupBy,
+    /// Which snapshots are considered.
+    pub selection: Selection,
+    /// Remove nothing.
+    pub dry_run: bool,
+}
+
 /// `check` arguments.
 pub struct CheckPlan {
     /// What to check (its progress file is opened when the command runs).
@@ -388,6 +404,7 @@ impl Plan {
             cli::Command::Unlock(a) => Command::Unlock {
                 remove_all: a.remove_all,
             },
+            cli::Command::Forget(a) => Command::Forget(forget(a)?),
             cli::Command::Check(a) => Command::Check(CheckPlan {
                 options: vaultfs::check::Options {
                     read_data: a.read_data
@@ -501,6 +518,34 @@ fn split_commas(values: &[String]) -> Vec<String> {
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+fn forget(a: cli::ForgetArgs) -> Result<ForgetPlan> {
+    let policy = vaultfs::forget::Policy {
+        last: a.keep_last,
+        hourly: a.keep_hourly,
+        daily: a.keep_daily,
+        weekly: a.keep_weekly,
+        monthly: a.keep_monthly,
+        yearly: a.keep_yearly,
+        within: a.keep_within,
+        tags: a
+            .keep_tag
+            .iter()
+            .map(|t| split_commas(std::slice::from_ref(t)))
+            .filter(|g| !g.is_empty())
+            .collect(),
+    };
+    if !a.snapshots.is_empty() && !policy.is_empty() {
+        bail!("forget takes snapshot ids or a keep policy (--keep-*), not both");
+    }
+    Ok(ForgetPlan {
+        ids: a.snapshots,
+        policy,
+        group_by: a.group_by,
+        selection: selection(a.filter),
+        dry_run: a.dry_run,
+    })
 }
 
 fn selection(a: cli::SnapshotFilterArgs) -> Selection {

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod cat;
 pub mod check;
 pub mod find;
+pub mod forget;
 pub mod generate;
 pub mod image;
 pub mod init;
@@ -38,6 +39,7 @@ pub fn dispatch(plan: &Plan) -> Result<Outcome> {
         Command::Restore(r) => restore::run(g, r),
         Command::Mount(m) => mount::run(g, m),
         Command::Unlock { remove_all } => unlock::run(g, *remove_all),
+        Command::Forget(f) => forget::run(g, f),
         Command::Check(o) => check::run(g, o),
         Command::RepairIndex(o) => repair::index(g, o),
         Command::RepairSnapshots(o) => repair::snapshots(g, o),
