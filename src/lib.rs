@@ -34,6 +34,7 @@ pub mod repair;
 pub mod repo;
 pub mod restore;
 pub mod snapshot;
+pub mod stats;
 pub mod sys;
 pub mod vfs;
 

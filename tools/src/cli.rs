@@ -142,6 +142,9 @@ pub enum Command {
     /// Remove snapshots: the given ones, or those a keep policy does not
     /// keep (applied to each group of snapshots of the same host and paths).
     Forget(ForgetArgs),
+    /// Show sizes: restored, by distinct contents, or as stored (with
+    /// compression ratio, blob and pack counts).
+    Stats(StatsArgs),
     /// Remove stale locks (or all locks).
     Unlock(UnlockArgs),
     /// Check the repository's structure and, with --read-data, its data.
@@ -530,6 +533,33 @@ fn parse_within(s: &str) -> Result<vaultfs::forget::Within, String> {
 fn parse_group_by(s: &str) -> Result<vaultfs::forget::GroupBy, String> {
     vaultfs::forget::GroupBy::parse(s)
         .ok_or_else(|| format!("{s:?}: group by a comma list of host, paths, tags, or ''"))
+}
+
+/// `stats` arguments.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Count only these snapshots (`latest` or id prefixes; all if none).
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    /// What to count.
+    #[arg(long, value_enum, default_value = "restore-size")]
+    pub mode: StatsMode,
+    /// Host, tag and path filters.
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+/// `stats --mode`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StatsMode {
+    /// What a restore writes: every file, directory and link of every
+    /// snapshot, duplicates included.
+    RestoreSize,
+    /// Each distinct file content once.
+    FilesByContents,
+    /// The distinct blobs as stored: compressed and encrypted size,
+    /// size before compression, compression ratio, blob and pack counts.
+    RawData,
 }
 
 /// `unlock` arguments.

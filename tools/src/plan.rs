@@ -100,6 +100,8 @@ pub enum Command {
     },
     /// `forget`.
     Forget(ForgetPlan),
+    /// `stats`.
+    Stats(StatsPlan),
     /// `check`.
     Check(CheckPlan),
     /// `repair index`.
@@ -327,6 +329,16 @@ pub struct MountPlan {
     pub allow_other: bool,
 }
 
+/// `stats` arguments.
+pub struct StatsPlan {
+    /// Only these selectors (all, if empty).
+    pub selectors: Vec<String>,
+    /// Filters.
+    pub selection: Selection,
+    /// What to count.
+    pub mode: vaultfs::stats::Mode,
+}
+
 /// `forget` arguments.
 pub struct ForgetPlan {
     /// Snapshots to remove by id (then no policy applies).
@@ -405,6 +417,15 @@ impl Plan {
                 remove_all: a.remove_all,
             },
             cli::Command::Forget(a) => Command::Forget(forget(a)?),
+            cli::Command::Stats(a) => Command::Stats(StatsPlan {
+                selectors: a.snapshots,
+                selection: selection(a.filter),
+                mode: match a.mode {
+                    cli::StatsMode::RestoreSize => vaultfs::stats::Mode::RestoreSize,
+                    cli::StatsMode::FilesByContents => vaultfs::stats::Mode::FilesByContents,
+                    cli::StatsMode::RawData => vaultfs::stats::Mode::RawData,
+                },
+            }),
             cli::Command::Check(a) => Command::Check(CheckPlan {
                 options: vaultfs::check::Options {
                     read_data: a.read_data

@@ -15,6 +15,7 @@ pub mod mount;
 pub mod repair;
 pub mod restore;
 pub mod snapshots;
+pub mod stats;
 pub mod unlock;
 
 use anyhow::Result;
@@ -40,6 +41,7 @@ pub fn dispatch(plan: &Plan) -> Result<Outcome> {
         Command::Mount(m) => mount::run(g, m),
         Command::Unlock { remove_all } => unlock::run(g, *remove_all),
         Command::Forget(f) => forget::run(g, f),
+        Command::Stats(s) => stats::run(g, s),
         Command::Check(o) => check::run(g, o),
         Command::RepairIndex(o) => repair::index(g, o),
         Command::RepairSnapshots(o) => repair::snapshots(g, o),
