@@ -112,26 +112,50 @@ pub struct LockGuard {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Takes a lock, failing if a conflicting live lock exists.
-pub fn acquire(repo: &Arc<Repository>, exclusive: bool) -> Result<LockGuard> {
+/// The error for a live lock that conflicts with the one wanted.
+fn conflict(id: &Id, l: &LockFile) -> Error {
+    Error::new(
+        ErrorKind::Locked,
+        format!(
+            "repository is already locked {}by PID {} on {} by {} (since {}); lock {}\n\
+             if that process is gone, run `vaultfs unlock`",
+            if l.exclusive { "exclusively " } else { "" },
+            l.pid,
+            l.hostname,
+            l.username,
+            l.time,
+            id.short()
+        ),
+    )
+}
+
+/// A live lock other than `own` that conflicts with an `exclusive` (or
+/// shared) one.
+fn conflicting(repo: &Repository, exclusive: bool, own: Option<&Id>) -> Result<Option<Error>> {
     for (id, l) in list_locks(repo)? {
-        if (exclusive || l.exclusive) && !l.is_stale() {
-            return Err(Error::new(
-                ErrorKind::Locked,
-                format!(
-                    "repository is already locked {}by PID {} on {} by {} (since {}); lock {}\n\
-                     if that process is gone, run `vaultfs unlock`",
-                    if l.exclusive { "exclusively " } else { "" },
-                    l.pid,
-                    l.hostname,
-                    l.username,
-                    l.time,
-                    id.short()
-                ),
-            ));
+        if Some(&id) != own && (exclusive || l.exclusive) && !l.is_stale() {
+            return Ok(Some(conflict(&id, &l)));
         }
     }
+    Ok(None)
+}
+
+/// Takes a lock, failing if a conflicting live lock exists.
+pub fn acquire(repo: &Arc<Repository>, exclusive: bool) -> Result<LockGuard> {
+    if let Some(e) = conflicting(repo, exclusive, None)? {
+        return Err(e);
+    }
     let mut current = repo.save_unpacked(FileType::Lock, &LockFile::new(exclusive))?;
+    // Two processes may have looked at the same time and both found the
+    // way free; looking again after writing, at least the later one sees
+    // the other's lock and backs off (both may: never both proceed).
+    match conflicting(repo, exclusive, Some(&current)) {
+        Ok(None) => {}
+        Ok(Some(e)) | Err(e) => {
+            let _ = repo.backend().remove(FileType::Lock, &current.to_hex());
+            return Err(e);
+        }
+    }
     let (tx, rx) = mpsc::channel::<()>();
     let repo = repo.clone();
     let thread = std::thread::Builder::new()
@@ -158,5 +182,74 @@ impl Drop for LockGuard {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::backend::MemBackend;
+    use crate::repo::KdfParams;
+
+    fn repo() -> Arc<Repository> {
+        let kdf = KdfParams {
+            n: 1 << 10,
+            r: 8,
+            p: 1,
+        };
+        Arc::new(Repository::init(Arc::new(MemBackend::new()), b"pw", kdf).expect("init"))
+    }
+
+    /// Many would-be exclusive holders at once: never two at a time, and
+    /// every lock is gone when they are done.
+    #[test]
+    fn racing_exclusive_locks_never_both_hold() {
+        let repo = repo();
+        let holders = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        let won = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        if let Ok(g) = acquire(&repo, true) {
+                            let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            won.fetch_add(1, Ordering::SeqCst);
+                            std::thread::yield_now();
+                            holders.fetch_sub(1, Ordering::SeqCst);
+                            drop(g);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            1,
+            "two exclusive holders at once"
+        );
+        assert!(won.load(Ordering::SeqCst) > 0);
+        assert!(list_locks(&repo).expect("list").is_empty());
+    }
+
+    #[test]
+    fn shared_locks_coexist_and_block_exclusive() {
+        let repo = repo();
+        let a = acquire(&repo, false).expect("shared");
+        let b = acquire(&repo, false).expect("second shared");
+        let e = acquire(&repo, true)
+            .map(|_| ())
+            .expect_err("exclusive while shared held");
+        assert!(e.to_string().contains("already locked"), "{e}");
+        drop((a, b));
+        let x = acquire(&repo, true).expect("exclusive once free");
+        assert!(
+            acquire(&repo, false).is_err(),
+            "shared while exclusive held"
+        );
+        drop(x);
     }
 }
