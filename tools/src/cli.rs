@@ -196,8 +196,28 @@ pub struct SnapshotsArgs {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// Files and directories to back up.
-    #[arg(required_unless_present = "disk", value_name = "PATH")]
+    #[arg(
+        required_unless_present_any = ["disk", "stdin", "stdin_from_command"],
+        value_name = "PATH"
+    )]
     pub paths: Vec<PathBuf>,
+
+    /// Back up standard input as the file /NAME (see --stdin-filename) of
+    /// a new snapshot; it is streamed into the vault, never spooled.
+    #[arg(long, conflicts_with_all = ["paths", "disk", "stdin_from_command"])]
+    pub stdin: bool,
+
+    /// Run CMD with `sh -c` and back up its standard output as the file
+    /// /NAME. Its stderr is passed through and makes the status 3; if it
+    /// fails (non-zero exit status, signal), no snapshot is written and the
+    /// status is 1.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["paths", "disk"])]
+    pub stdin_from_command: Option<String>,
+
+    /// With --stdin or --stdin-from-command: the file's name in the
+    /// snapshot (default: stdin).
+    #[arg(long, value_name = "NAME")]
+    pub stdin_filename: Option<String>,
 
     /// Back up a whole disk instead: a block device or a raw image file,
     /// stored as a VMDK descriptor NAME.vmdk plus one extent file per

@@ -154,6 +154,8 @@ pub struct BackupPlan {
     pub compression: Compression,
     /// `--disk`: back up this disk instead of `options.paths`.
     pub disk: Option<vaultfs::archiver::disk::DiskOptions>,
+    /// `--stdin`, `--stdin-from-command`: back up a program's output.
+    pub stream: Option<vaultfs::archiver::stream::StreamOptions>,
 }
 
 /// `SNAPSHOT[:PATH]`: a snapshot selector and a path inside the snapshot.
@@ -566,10 +568,38 @@ fn backup(a: cli::BackupArgs) -> Result<BackupPlan> {
             Some(d)
         }
     };
+    let stream = match (&a.stdin_from_command, a.stdin) {
+        (None, false) if a.stdin_filename.is_some() => {
+            bail!("--stdin-filename goes with --stdin or --stdin-from-command")
+        }
+        (None, false) => None,
+        (cmd, _) => {
+            use vaultfs::archiver::stream::{StreamOptions, StreamSource, valid_filename};
+            let source = match cmd {
+                Some(c) if c.trim().is_empty() => bail!("--stdin-from-command needs a command"),
+                Some(c) => StreamSource::Command(c.clone()),
+                None => StreamSource::Stdin,
+            };
+            let mut s = StreamOptions::new(source);
+            if let Some(name) = &a.stdin_filename {
+                if !valid_filename(name) {
+                    bail!(
+                        "invalid --stdin-filename {name:?}: use a plain file name such as `dump.sql`"
+                    );
+                }
+                s.filename = name.clone();
+            }
+            s.host = options.host.clone();
+            s.tags = options.tags.clone();
+            s.parent = options.parent.clone();
+            Some(s)
+        }
+    };
     Ok(BackupPlan {
         options,
         compression,
         disk,
+        stream,
     })
 }
 
