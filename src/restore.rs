@@ -32,6 +32,7 @@
 //! `/home/u/file`. A directory's own metadata is restored with its
 //! contents; the target directory itself is left as it is.
 
+pub mod archive;
 mod content;
 mod metadata;
 mod nodes;

@@ -425,8 +425,36 @@ pub struct RestoreArgs {
 
     /// Directory to restore into (created if missing); `/` restores to the
     /// original paths.
-    #[arg(short = 't', long = "target", required = true, value_name = "DIR")]
-    pub target: PathBuf,
+    #[arg(
+        short = 't',
+        long = "target",
+        required_unless_present_any = ["archive", "pipe_to"],
+        value_name = "DIR"
+    )]
+    pub target: Option<PathBuf>,
+
+    /// Write the selected tree into an archive instead of a directory:
+    /// OUT ending in .tar (POSIX pax), .tar.gz or .tgz, or .zip; `-` writes
+    /// to standard output (then --archive-format is required).
+    #[arg(
+        long,
+        value_name = "OUT",
+        conflicts_with_all = ["target", "raw", "dry_run", "overwrite"]
+    )]
+    pub archive: Option<PathBuf>,
+
+    /// The archive's format when OUT does not tell: tar, tar.gz or zip.
+    #[arg(long, value_name = "FORMAT")]
+    pub archive_format: Option<String>,
+
+    /// Run CMD with `sh -c` and write to its standard input: one file's
+    /// bytes, or a pax tar of a directory. The exit status is CMD's.
+    #[arg(
+        long,
+        value_name = "CMD",
+        conflicts_with_all = ["target", "raw", "dry_run", "overwrite", "archive"]
+    )]
+    pub pipe_to: Option<String>,
 
     /// Restore only paths matching this glob (repeatable). Paths are
     /// matched below the restored path, starting with `/`.
