@@ -640,3 +640,69 @@ impl<W: Write> Sink for ZipSink<W> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_records_count_their_own_length() {
+        // Around the points where the length gains a digit.
+        for n in [
+            0usize, 1, 2, 3, 4, 5, 85, 86, 87, 88, 89, 90, 91, 990, 991, 992, 993, 994,
+        ] {
+            let mut out = Vec::new();
+            let value = vec![b'a'; n];
+            pax_record(&mut out, "path", &value);
+            let text = String::from_utf8(out.clone()).expect("utf-8");
+            let (len, _) = text.split_once(' ').expect("space");
+            assert_eq!(len.parse::<usize>().expect("number"), out.len(), "{text:?}");
+            assert!(text.ends_with('\n'));
+        }
+    }
+
+    #[test]
+    fn pax_times_keep_the_fraction_and_the_sign() {
+        let t = |s: i64, ns: u32| {
+            DateTime::from_timestamp(s, ns)
+                .expect("time")
+                .fixed_offset()
+        };
+        assert_eq!(pax_time(&t(1_700_000_000, 0)), "1700000000");
+        assert_eq!(pax_time(&t(1_700_000_000, 500_000_000)), "1700000000.5");
+        assert_eq!(pax_time(&t(1, 123_456_789)), "1.123456789");
+        // 0.25 s before the epoch: seconds -1, nanoseconds 750000000.
+        assert_eq!(pax_time(&t(-1, 750_000_000)), "-0.25");
+        assert_eq!(pax_time(&t(-2, 0)), "-2");
+    }
+
+    #[test]
+    fn device_numbers_split_like_glibc() {
+        // makedev(8, 17) and makedev(259, 70000) as glibc encodes them.
+        assert_eq!(major_minor(0x811), (8, 17));
+        let dev = (259u64 & 0xfff) << 8 | (70000u64 & 0xff) | ((70000u64 & !0xff) << 12);
+        assert_eq!(major_minor(dev), (259, 70000));
+    }
+
+    #[test]
+    fn formats_from_names() {
+        assert_eq!(
+            ArchiveFormat::from_file_name("a.TAR.gz"),
+            Some(ArchiveFormat::TarGz)
+        );
+        assert_eq!(
+            ArchiveFormat::from_file_name("a.tgz"),
+            Some(ArchiveFormat::TarGz)
+        );
+        assert_eq!(
+            ArchiveFormat::from_file_name("a.tar"),
+            Some(ArchiveFormat::Tar)
+        );
+        assert_eq!(
+            ArchiveFormat::from_file_name("a.zip"),
+            Some(ArchiveFormat::Zip)
+        );
+        assert_eq!(ArchiveFormat::from_file_name("a.rar"), None);
+        assert_eq!(ArchiveFormat::parse("tgz"), Some(ArchiveFormat::TarGz));
+    }
+}
