@@ -580,3 +580,62 @@ fn pipe_to_a_command() {
     env.run(&["restore", &target, "--pipe-to", "head -c 100 >/dev/null"])
         .ok();
 }
+
+#[test]
+fn a_damaged_blob_leaves_a_readable_archive_and_exit_status_1() {
+    if !have("tar", "tar") {
+        return;
+    }
+    let env = Env::init();
+    let src = env.dir.path().join("s");
+    fs::create_dir(&src).expect("mkdir");
+    fs::write(src.join("big"), noise(3 << 20, 4)).expect("write");
+    fs::write(src.join("small"), "hi\n").expect("write");
+    env.run(&["backup", &src.display().to_string()]).ok();
+    // Damage the largest pack (the big file's data) in its middle.
+    let mut packs: Vec<(u64, PathBuf)> = Vec::new();
+    let mut stack = vec![env.repo.join("data")];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).expect("read_dir").flatten() {
+            let md = e.metadata().expect("stat");
+            if md.is_dir() {
+                stack.push(e.path());
+            } else {
+                packs.push((md.len(), e.path()));
+            }
+        }
+    }
+    packs.sort();
+    let (len, pack) = packs.pop().expect("a pack");
+    let mut bytes = fs::read(&pack).expect("read");
+    let at = (len / 2) as usize;
+    bytes[at] ^= 0xff;
+    fs::set_permissions(&pack, fs::Permissions::from_mode(0o600)).expect("chmod");
+    fs::write(&pack, &bytes).expect("write");
+
+    let out = env.dir.path().join("o.tar");
+    let r = env.run(&[
+        "restore",
+        &format!("latest:{}", src.display()),
+        "--archive",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("/big"), "{}", r.stderr);
+    assert!(r.stderr.contains("holds zeros from byte"), "{}", r.stderr);
+    // Still a whole archive: both files, the damaged one at its full size.
+    let x = env.dir.path().join("x");
+    fs::create_dir(&x).expect("mkdir");
+    tool(
+        "tar",
+        &[
+            "-xf",
+            &out.display().to_string(),
+            "-C",
+            &x.display().to_string(),
+        ],
+        env.dir.path(),
+    );
+    assert_eq!(fs::read(x.join("small")).expect("small"), b"hi\n");
+    assert_eq!(fs::metadata(x.join("big")).expect("big").len(), 3 << 20);
+}
