@@ -129,7 +129,7 @@ pub enum Command {
     /// Show a local disk image's container and partition table (no
     /// repository needed).
     Inspect(InspectArgs),
-    /// Restore a snapshot, or a path inside it, into a directory.
+    /// Restore a snapshot, or a path inside it, into a directory, an archive or a pipe.
     Restore(RestoreArgs),
     /// Mount the repository (or a local disk image with `--image`) as a
     /// read-only filesystem (FUSE, Linux); blocks until unmounted.
@@ -448,7 +448,8 @@ pub struct RestoreArgs {
     pub archive_format: Option<String>,
 
     /// Run CMD with `sh -c` and write to its standard input: one file's
-    /// bytes, or a pax tar of a directory. The exit status is CMD's.
+    /// bytes, or a pax tar of a directory. If CMD fails (non-zero exit
+    /// status, signal), the exit status is 1.
     #[arg(
         long,
         value_name = "CMD",
