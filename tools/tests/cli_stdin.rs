@@ -277,3 +277,21 @@ fn bad_arguments_are_refused() {
     }
     assert!(snapshot_ids(&env).is_empty());
 }
+
+#[test]
+fn a_read_error_on_stdin_leaves_no_snapshot() {
+    let env = Env::init();
+    // Reading a directory fails (EISDIR): a pipe that breaks.
+    let mut c = env.cmd(&["backup", "--stdin"]);
+    c.stdin(std::fs::File::open(env.dir.path()).expect("open dir"));
+    let r = run_cmd(&mut c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("reading standard input failed"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("no snapshot was written"), "{}", r.stderr);
+    assert!(snapshot_ids(&env).is_empty());
+    assert!(restic_snapshot_ids(&env).is_empty());
+}
