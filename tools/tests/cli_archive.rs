@@ -697,3 +697,75 @@ fn a_file_past_4_gib_gets_zip64_sizes() {
     );
     // (`unzip -t` inflating all of it agrees too, but takes half a minute.)
 }
+
+/// A file of 8 GiB or more needs a pax `size` record: GNU tar, reading the
+/// stream from a pipe (nothing lands on disk), lists its exact size. The
+/// file is one 8 MiB blob of zeros referenced 1025 times.
+#[test]
+fn a_file_past_8_gib_gets_a_pax_size() {
+    use std::process::Stdio;
+    use std::sync::Arc;
+    use vaultfs::backend::LocalBackend;
+    use vaultfs::repo::{BlobType, Repository};
+    use vaultfs::snapshot::{Node, NodeType, Tree};
+
+    if !have("tar", "tar") {
+        return;
+    }
+    let env = Env::init();
+    let repo = Arc::new(
+        Repository::open(Arc::new(LocalBackend::new(&env.repo)), b"correct horse").expect("open"),
+    );
+    repo.load_index().expect("index");
+    let saver = vaultfs::repo::saver::BlobSaver::new(repo.clone());
+    let zeros = vec![0u8; 8 << 20];
+    let id = vaultfs::Id::hash(&zeros);
+    saver.save(BlobType::Data, id, &zeros).expect("save");
+    let size = 1025u64 * (8 << 20);
+    let mut file = Node::new("huge.bin", NodeType::File);
+    file.mode = 0o600;
+    file.content = Some(vec![id; 1025]);
+    file.size = size;
+    file.links = 1;
+    let tree = saver.save_tree(Tree { nodes: vec![file] }).expect("tree");
+    saver.finish().expect("finish");
+    repo.load_index().expect("index");
+    let mut root = Node::new("/", NodeType::Dir);
+    root.subtree = Some(tree);
+
+    let mut tar = Command::new("tar")
+        .args(["-tvf", "-"])
+        .env("TZ", "UTC")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tar");
+    let stdin = tar.stdin.take().expect("stdin");
+    vaultfs::restore::archive::write_archive(
+        &repo,
+        &root,
+        vaultfs::restore::archive::ArchiveFormat::Tar,
+        &vaultfs::filter::Filter::all(),
+        stdin,
+        &vaultfs::restore::NoRestoreProgress,
+    )
+    .expect("archive");
+    let out = tar.wait_with_output().expect("tar");
+    assert!(out.status.success());
+    let listing = text(&out);
+    // The node has no mtime: Go's zero time, 0001-01-01, before ustar's
+    // range, so a negative pax `mtime` carries it.
+    let fields: Vec<&str> = listing.split_whitespace().collect();
+    assert_eq!(
+        fields,
+        [
+            "-rw-------",
+            "0/0",
+            &size.to_string(),
+            "1-01-01",
+            "00:00",
+            "huge.bin"
+        ],
+        "{listing}"
+    );
+}
