@@ -14,6 +14,7 @@ pub mod disk;
 mod finalize;
 mod meta;
 mod pipeline;
+pub mod stream;
 #[cfg(test)]
 mod tests;
 mod walk;
@@ -88,6 +89,12 @@ pub trait Progress: Sync {
     fn processed(&self, _files: u64, _bytes: u64) {}
     /// A file or directory could not be read; the backup goes on.
     fn warning(&self, _path: &Path, _message: &str) {}
+    /// A command whose output is backed up wrote this on its stderr; by
+    /// default it is passed on to ours.
+    fn stderr(&self, data: &[u8]) {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(data);
+    }
 }
 
 /// A progress sink that ignores everything.
@@ -127,6 +134,10 @@ pub struct BackupSummary {
     pub total_bytes_processed: u64,
     /// Wall-clock seconds.
     pub duration_secs: f64,
-    /// Warnings (unreadable files and directories).
+    /// Warnings (unreadable files and directories, a command's stderr).
     pub warnings: Vec<String>,
+    /// `--stdin-from-command`: the command, its exit status and how much it
+    /// wrote on stderr.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<stream::CommandReport>,
 }

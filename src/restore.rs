@@ -27,11 +27,15 @@
 //! Only failures that make the whole restore impossible (an unusable
 //! target, an unreadable root tree) are returned as `Err`.
 //!
+//! [`archive`] writes the same selection as a tar, tar.gz or zip stream
+//! instead of into a directory.
+//!
 //! Filter paths are the paths below the restored node with a leading `/`:
 //! the snapshot's paths when the whole snapshot is restored, e.g.
 //! `/home/u/file`. A directory's own metadata is restored with its
 //! contents; the target directory itself is left as it is.
 
+pub mod archive;
 mod content;
 mod metadata;
 mod nodes;

@@ -134,7 +134,7 @@ pub enum Command {
     /// Show a local disk image's container and partition table (no
     /// repository needed).
     Inspect(InspectArgs),
-    /// Restore a snapshot, or a path inside it, into a directory.
+    /// Restore a snapshot, or a path inside it, into a directory, an archive or a pipe.
     Restore(RestoreArgs),
     /// Mount the repository (or a local disk image with `--image`) as a
     /// read-only filesystem (FUSE, Linux); blocks until unmounted.
@@ -211,8 +211,28 @@ pub struct SnapshotsArgs {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// Files and directories to back up.
-    #[arg(required_unless_present = "disk", value_name = "PATH")]
+    #[arg(
+        required_unless_present_any = ["disk", "stdin", "stdin_from_command"],
+        value_name = "PATH"
+    )]
     pub paths: Vec<PathBuf>,
+
+    /// Back up standard input as the file /NAME (see --stdin-filename) of
+    /// a new snapshot; it is streamed into the vault, never spooled.
+    #[arg(long, conflicts_with_all = ["paths", "disk", "stdin_from_command"])]
+    pub stdin: bool,
+
+    /// Run CMD with `sh -c` and back up its standard output as the file
+    /// /NAME. Its stderr is passed through and makes the status 3; if it
+    /// fails (non-zero exit status, signal), no snapshot is written and the
+    /// status is 1.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["paths", "disk"])]
+    pub stdin_from_command: Option<String>,
+
+    /// With --stdin or --stdin-from-command: the file's name in the
+    /// snapshot (default: stdin).
+    #[arg(long, value_name = "NAME")]
+    pub stdin_filename: Option<String>,
 
     /// Back up a whole disk instead: a block device or a raw image file,
     /// stored as a VMDK descriptor NAME.vmdk plus one extent file per
@@ -420,8 +440,37 @@ pub struct RestoreArgs {
 
     /// Directory to restore into (created if missing); `/` restores to the
     /// original paths.
-    #[arg(short = 't', long = "target", required = true, value_name = "DIR")]
-    pub target: PathBuf,
+    #[arg(
+        short = 't',
+        long = "target",
+        required_unless_present_any = ["archive", "pipe_to"],
+        value_name = "DIR"
+    )]
+    pub target: Option<PathBuf>,
+
+    /// Write the selected tree into an archive instead of a directory:
+    /// OUT ending in .tar (POSIX pax), .tar.gz or .tgz, or .zip; `-` writes
+    /// to standard output (then --archive-format is required).
+    #[arg(
+        long,
+        value_name = "OUT",
+        conflicts_with_all = ["target", "raw", "dry_run", "overwrite"]
+    )]
+    pub archive: Option<PathBuf>,
+
+    /// The archive's format when OUT does not tell: tar, tar.gz or zip.
+    #[arg(long, value_name = "FORMAT")]
+    pub archive_format: Option<String>,
+
+    /// Run CMD with `sh -c` and write to its standard input: one file's
+    /// bytes, or a pax tar of a directory. If CMD fails (non-zero exit
+    /// status, signal), the exit status is 1.
+    #[arg(
+        long,
+        value_name = "CMD",
+        conflicts_with_all = ["target", "raw", "dry_run", "overwrite", "archive"]
+    )]
+    pub pipe_to: Option<String>,
 
     /// Restore only paths matching this glob (repeatable). Paths are
     /// matched below the restored path, starting with `/`.

@@ -162,6 +162,8 @@ pub struct BackupPlan {
     pub compression: Compression,
     /// `--disk`: back up this disk instead of `options.paths`.
     pub disk: Option<vaultfs::archiver::disk::DiskOptions>,
+    /// `--stdin`, `--stdin-from-command`: back up a program's output.
+    pub stream: Option<vaultfs::archiver::stream::StreamOptions>,
 }
 
 /// `SNAPSHOT[:PATH]`: a snapshot selector and a path inside the snapshot.
@@ -317,6 +319,18 @@ pub struct RestorePlan {
     pub options: RestoreOptions,
     /// `--raw`: write the disk image as one flat image.
     pub raw: bool,
+    /// `--archive`: write an archive instead of a directory.
+    pub archive: Option<ArchivePlan>,
+    /// `--pipe-to`: write to a command's standard input.
+    pub pipe_to: Option<String>,
+}
+
+/// `restore --archive OUT`.
+pub struct ArchivePlan {
+    /// The file to write; `None` for standard output.
+    pub out: Option<PathBuf>,
+    /// Its format.
+    pub format: vaultfs::restore::archive::ArchiveFormat,
 }
 
 /// `mount` arguments.
@@ -672,10 +686,38 @@ fn backup(a: cli::BackupArgs) -> Result<BackupPlan> {
             Some(d)
         }
     };
+    let stream = match (&a.stdin_from_command, a.stdin) {
+        (None, false) if a.stdin_filename.is_some() => {
+            bail!("--stdin-filename goes with --stdin or --stdin-from-command")
+        }
+        (None, false) => None,
+        (cmd, _) => {
+            use vaultfs::archiver::stream::{StreamOptions, StreamSource, valid_filename};
+            let source = match cmd {
+                Some(c) if c.trim().is_empty() => bail!("--stdin-from-command needs a command"),
+                Some(c) => StreamSource::Command(c.clone()),
+                None => StreamSource::Stdin,
+            };
+            let mut s = StreamOptions::new(source);
+            if let Some(name) = &a.stdin_filename {
+                if !valid_filename(name) {
+                    bail!(
+                        "invalid --stdin-filename {name:?}: use a plain file name such as `dump.sql`"
+                    );
+                }
+                s.filename = name.clone();
+            }
+            s.host = options.host.clone();
+            s.tags = options.tags.clone();
+            s.parent = options.parent.clone();
+            Some(s)
+        }
+    };
     Ok(BackupPlan {
         options,
         compression,
         disk,
+        stream,
     })
 }
 
@@ -749,14 +791,60 @@ fn overwrite(o: OverwriteArg) -> Overwrite {
 }
 
 fn restore(a: cli::RestoreArgs) -> Result<RestorePlan> {
+    use vaultfs::restore::archive::ArchiveFormat;
     let source = SnapshotPath::parse(&a.target_snapshot)?;
-    if a.target.as_os_str().is_empty() {
+    let archive = match &a.archive {
+        None if a.archive_format.is_some() => bail!("--archive-format goes with --archive"),
+        None => None,
+        Some(out) => {
+            let named = match &a.archive_format {
+                Some(f) => Some(ArchiveFormat::parse(f).with_context(|| {
+                    format!("invalid --archive-format {f:?}: use tar, tar.gz or zip")
+                })?),
+                None => None,
+            };
+            let stdout = out.as_os_str() == "-";
+            let format = match (named, stdout) {
+                (Some(f), _) => f,
+                (None, true) => bail!("--archive - needs --archive-format tar, tar.gz or zip"),
+                (None, false) => ArchiveFormat::from_file_name(&out.to_string_lossy())
+                    .with_context(|| {
+                        format!(
+                            "--archive {}: the name must end in .tar, .tar.gz, .tgz or .zip \
+                             (or give --archive-format)",
+                            out.display()
+                        )
+                    })?,
+            };
+            let out = match stdout {
+                true => None,
+                false => Some(
+                    std::path::absolute(out)
+                        .with_context(|| format!("--archive {}", out.display()))?,
+                ),
+            };
+            Some(ArchivePlan { out, format })
+        }
+    };
+    if let Some(cmd) = &a.pipe_to
+        && cmd.trim().is_empty()
+    {
+        bail!("--pipe-to needs a command");
+    }
+    let target = a.target.clone().unwrap_or_default();
+    if archive.is_none() && a.pipe_to.is_none() && target.as_os_str().is_empty() {
         bail!("--target must not be empty");
     }
+
     let include = Matcher::new(&a.includes, &a.include_regexes).context("--include")?;
     let exclude = Matcher::new(&a.excludes, &a.exclude_regexes).context("--exclude")?;
-    let target =
-        std::path::absolute(&a.target).with_context(|| format!("target {}", a.target.display()))?;
+    // An archive or a pipe has no target directory.
+    let target = match target.as_os_str().is_empty() {
+        true => target,
+        false => {
+            std::path::absolute(&target).with_context(|| format!("target {}", target.display()))?
+        }
+    };
     let mut options = RestoreOptions::new(target);
     options.filter = Filter::new(include, exclude);
     options.overwrite = overwrite(a.overwrite);
@@ -772,6 +860,8 @@ fn restore(a: cli::RestoreArgs) -> Result<RestorePlan> {
         selection: selection(a.filter),
         options,
         raw: a.raw,
+        archive,
+        pipe_to: a.pipe_to,
     })
 }
 

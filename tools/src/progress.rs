@@ -100,6 +100,17 @@ impl Progress for BackupProgress {
             &format!("warning: {}: {message}", path.display()),
         );
     }
+
+    fn stderr(&self, data: &[u8]) {
+        use std::io::Write;
+        let write = || {
+            let _ = std::io::stderr().write_all(data);
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
 }
 
 impl Drop for BackupProgress {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use vaultfs::archiver::stream::{StreamOptions, StreamSource};
 use vaultfs::archiver::{self, BackupSummary};
 use vaultfs::repo::lock;
 
@@ -28,6 +29,9 @@ pub fn run(global: &Global, plan: &BackupPlan) -> Result<Outcome> {
     repo.load_index().context("loading the index")?;
     if let Some(disk) = &plan.disk {
         return run_disk(global, &repo, disk);
+    }
+    if let Some(stream) = &plan.stream {
+        return run_stream(global, &repo, stream);
     }
     out.info(format_args!(
         "start backup on {}",
@@ -106,6 +110,47 @@ fn run_disk(
             summary.warnings.len()
         );
         Ok(Outcome::Warnings)
+    }
+}
+
+/// `backup --stdin` / `--stdin-from-command`: a program's output as one
+/// file. A failed command is an error (no snapshot); stderr output is a
+/// warning (the snapshot is written).
+fn run_stream(
+    global: &Global,
+    repo: &Arc<vaultfs::repo::Repository>,
+    opts: &StreamOptions,
+) -> Result<Outcome> {
+    let out = &global.output;
+    match &opts.source {
+        StreamSource::Stdin => out.info(format_args!(
+            "start backup of standard input as /{}",
+            opts.filename
+        )),
+        StreamSource::Command(cmd) => out.info(format_args!(
+            "start backup of the output of `{cmd}` as /{}",
+            opts.filename
+        )),
+    }
+    let progress = BackupProgress::new(&global.output);
+    let summary = vaultfs::archiver::stream::backup_stream(repo, opts, &progress)?;
+    progress.finish();
+    if global.output.json {
+        output::json(&summary)?;
+    } else if global.output.text() {
+        output::line(summary_text(&summary))?;
+    }
+    match &summary.command {
+        Some(c) if c.stderr_bytes > 0 => {
+            eprintln!(
+                "Warning: the command `{}` wrote {} byte(s) on standard error (shown above); \
+                 it exited with status 0 and the snapshot was saved",
+                c.command, c.stderr_bytes
+            );
+            Ok(Outcome::Warnings)
+        }
+        _ if !summary.warnings.is_empty() => Ok(Outcome::Warnings),
+        _ => Ok(Outcome::Ok),
     }
 }
 

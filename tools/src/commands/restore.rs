@@ -11,13 +11,14 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use vaultfs::repo::lock;
+use vaultfs::restore::archive::{ArchiveFormat, write_archive};
 use vaultfs::restore::{self, Overwrite, RestoreSummary};
 use vaultfs::snapshot::Node;
 use vaultfs::snapshot::walk::{resolve_path, write_file_content};
 
 use crate::exit::Outcome;
 use crate::output;
-use crate::plan::{Global, RestorePlan};
+use crate::plan::{ArchivePlan, Global, RestorePlan};
 use crate::progress::RestoreBar;
 
 /// The `--json` summary line (restic's `message_type` plus our counters).
@@ -39,6 +40,12 @@ pub fn run(global: &Global, plan: &RestorePlan) -> Result<Outcome> {
     repo.load_index().context("loading the index")?;
     if plan.raw {
         return raw(global, &repo, plan);
+    }
+    if let Some(a) = &plan.archive {
+        return archive(global, &repo, plan, a);
+    }
+    if let Some(cmd) = &plan.pipe_to {
+        return pipe_to(global, &repo, plan, cmd);
     }
     let (id, snap, source) =
         crate::open::snapshot_target(&repo, &plan.source, &plan.selection, &global.fs)?;
@@ -291,6 +298,246 @@ fn raw(
         ))?;
     }
     Ok(Outcome::Ok)
+}
+
+/// `restore --archive OUT`: the selected tree as a tar, tar.gz or zip,
+/// into a file (removed again if the archive cannot be completed) or onto
+/// standard output (then every message goes to stderr).
+fn archive(
+    global: &Global,
+    repo: &Arc<vaultfs::repo::Repository>,
+    plan: &RestorePlan,
+    a: &ArchivePlan,
+) -> Result<Outcome> {
+    use std::io::Write;
+    let out = &global.output;
+    let (id, snap, node) = snapshot_node(global, repo, plan, "--archive")?;
+    let format = match a.format {
+        ArchiveFormat::Tar => "tar",
+        ArchiveFormat::TarGz => "tar.gz",
+        ArchiveFormat::Zip => "zip",
+    };
+    let dest = a.out.as_ref().map_or_else(
+        || "standard output".to_string(),
+        |p| p.display().to_string(),
+    );
+    let to_stdout = a.out.is_none();
+    if out.text() {
+        let line = format!(
+            "writing snapshot {} of [{}] at {}{} as {format} to {dest}",
+            id.short(),
+            snap.paths.join(" "),
+            output::local_time(&snap.time),
+            if plan.source.explicit_path {
+                format!(", path {}", plan.source.path)
+            } else {
+                String::new()
+            },
+        );
+        if to_stdout {
+            eprintln!("{line}");
+        } else {
+            output::line(line)?;
+        }
+    }
+    let progress = RestoreBar::new(out);
+    let filter = &plan.options.filter;
+    let summary = match &a.out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            let result = write_archive(repo, &node, a.format, filter, &mut w, &progress)
+                .map_err(anyhow::Error::from)
+                .and_then(|s| {
+                    let file = w.into_inner().map_err(|e| e.into_error())?;
+                    file.sync_all()?;
+                    Ok(s)
+                })
+                .with_context(|| format!("writing {}", path.display()));
+            if result.is_err() {
+                // A cut-off archive must not pass for a whole one.
+                let _ = std::fs::remove_file(path);
+            }
+            result?
+        }
+        None => {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            let s = write_archive(repo, &node, a.format, filter, &mut w, &progress)
+                .context("writing the archive to standard output")?;
+            w.flush()
+                .context("writing the archive to standard output")?;
+            s
+        }
+    };
+    progress.finish();
+    if out.json {
+        let j = serde_json::to_string(&JsonSummary {
+            message_type: "summary",
+            snapshot_id: id.to_hex(),
+            path: &plan.source.path,
+            target: dest.clone(),
+            summary: &summary,
+        })?;
+        if to_stdout {
+            eprintln!("{j}");
+        } else {
+            output::line(j)?;
+        }
+    } else if out.text() {
+        let line = format!(
+            "archived {}, {} in {}",
+            counts(&summary),
+            output::bytes(summary.bytes_written),
+            output::duration(summary.duration_secs)
+        );
+        if to_stdout {
+            eprintln!("{line}");
+        } else {
+            output::line(line)?;
+        }
+    }
+    archive_outcome(&summary)
+}
+
+/// `restore --pipe-to CMD`: one file's bytes, or a pax tar of anything
+/// else, on the standard input of `sh -c CMD`. CMD's stdout and stderr are
+/// ours, so every message of ours goes to stderr. CMD failing is an error
+/// (status 1); CMD closing its input early is not, if it then succeeds.
+fn pipe_to(
+    global: &Global,
+    repo: &Arc<vaultfs::repo::Repository>,
+    plan: &RestorePlan,
+    cmd: &str,
+) -> Result<Outcome> {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let out = &global.output;
+    let (id, _, node) = snapshot_node(global, repo, plan, "--pipe-to")?;
+    let as_file = node.is_file();
+    if out.text() {
+        eprintln!(
+            "writing {} of snapshot {} to `{cmd}`",
+            if as_file {
+                format!("file {}", plan.source.path)
+            } else {
+                format!("{} as a tar stream", plan.source.path)
+            },
+            id.short()
+        );
+    }
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting `sh -c {cmd}`"))?;
+    let stdin = child
+        .stdin
+        .take()
+        .context("the command's stdin was not set up")?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, stdin);
+    let progress = RestoreBar::new(out);
+    let written: vaultfs::Result<Option<RestoreSummary>> = if as_file {
+        write_file_content(repo, &node, &mut w).map(|_| None)
+    } else {
+        write_archive(
+            repo,
+            &node,
+            ArchiveFormat::Tar,
+            &plan.options.filter,
+            &mut w,
+            &progress,
+        )
+        .map(Some)
+    };
+    // Closing its input tells the command the stream is complete.
+    let flushed = w.into_inner().map(drop).map_err(|e| e.into_error());
+    let status = child.wait().context("waiting for the command")?;
+    progress.finish();
+    let broken_pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+    let cut_short = match (&written, &flushed) {
+        (Err(e), _) => {
+            let pipe = std::error::Error::source(e)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .is_some_and(broken_pipe);
+            if !pipe {
+                // Not the command's doing: the snapshot could not be read.
+                return Err(anyhow::anyhow!("{e}")).with_context(|| format!("writing to `{cmd}`"));
+            }
+            true
+        }
+        (Ok(_), Err(e)) if broken_pipe(e) => true,
+        (Ok(_), Err(e)) => bail!("writing to `{cmd}`: {e}"),
+        (Ok(_), Ok(())) => false,
+    };
+    if !status.success() {
+        let how = match (status.code(), status.signal()) {
+            (Some(c), _) => format!("exit status {c}"),
+            (None, Some(s)) => format!("killed by signal {s}"),
+            _ => "unknown status".into(),
+        };
+        bail!("the command `{cmd}` failed ({how})");
+    }
+    if cut_short && out.text() {
+        eprintln!("note: `{cmd}` stopped reading before the end and exited with status 0");
+    }
+    match written {
+        Ok(Some(summary)) => {
+            if out.text() {
+                eprintln!(
+                    "piped {}, {} in {}",
+                    counts(&summary),
+                    output::bytes(summary.bytes_written),
+                    output::duration(summary.duration_secs)
+                );
+            }
+            archive_outcome(&summary)
+        }
+        _ => Ok(Outcome::Ok),
+    }
+}
+
+/// The exit status of an archive or a pipe: errors are status 1 (the
+/// archive is complete, but holds zeros for damaged data or lacks entries),
+/// warnings (entries a zip cannot hold) status 3.
+fn archive_outcome(summary: &RestoreSummary) -> Result<Outcome> {
+    if summary.has_errors() {
+        let n = summary.error_count;
+        bail!(
+            "{n} {} could not be archived correctly (see the errors above)",
+            plural(n, "entry", "entries")
+        );
+    }
+    if summary.has_warnings() {
+        let n = summary.warning_count;
+        eprintln!(
+            "Warning: {n} {} left out of the archive (see above)",
+            plural(n, "entry was", "entries were")
+        );
+        return Ok(Outcome::Warnings);
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The snapshot node `plan.source` names; `what` (an option) does not
+/// reach into disk images' contents.
+fn snapshot_node(
+    global: &Global,
+    repo: &Arc<vaultfs::repo::Repository>,
+    plan: &RestorePlan,
+    what: &str,
+) -> Result<(vaultfs::Id, vaultfs::snapshot::Snapshot, Node)> {
+    let (id, snap, source) =
+        crate::open::snapshot_target(repo, &plan.source, &plan.selection, &global.fs)?;
+    match source {
+        crate::open::Target::Node(node) => Ok((id, snap, *node)),
+        crate::open::Target::Tree(_) => bail!(
+            "{what} writes snapshot paths, not a disk image's contents ({}): \
+             restore it with --target, or use `cat`",
+            plan.source.path
+        ),
+    }
 }
 
 fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
