@@ -14,7 +14,7 @@ if command -v apt-get >/dev/null; then
     sudo_if_needed apt-get update -qq
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         build-essential pkg-config ca-certificates curl zstd restic fuse3 attr \
-        ntfs-3g mtools xfsprogs e2fsprogs qemu-utils >/dev/null
+        ntfs-3g mtools xfsprogs e2fsprogs qemu-utils libarchive-tools unzip >/dev/null
 fi
 if ! command -v cargo >/dev/null; then
     # Debian's own Rust is too old for edition 2024; rustup installs a current one.
