@@ -484,6 +484,11 @@ pub struct CheckArgs {
     /// packs up to that many bytes). Implies --read-data.
     #[arg(long, value_name = "SUBSET", value_parser = parse_subset)]
     pub read_data_subset: Option<vaultfs::check::Subset>,
+    /// Also open the disk images in the snapshots (as the mount does) and
+    /// walk their partitions' filesystems; with --read-data, read every
+    /// file inside them too.
+    #[arg(long)]
+    pub images: bool,
 }
 
 fn parse_subset(s: &str) -> Result<vaultfs::check::Subset, String> {

@@ -373,6 +373,7 @@ impl Plan {
             cli::Command::Check(a) => Command::Check(vaultfs::check::Options {
                 read_data: a.read_data || a.read_data_subset.is_some(),
                 subset: a.read_data_subset.unwrap_or(vaultfs::check::Subset::All),
+                images: a.images,
             }),
             cli::Command::Generate(a) => Command::Generate(GeneratePlan {
                 completion: a.completion,

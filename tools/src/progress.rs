@@ -222,6 +222,12 @@ impl CheckProgress for CheckBar {
         }
         self.show_packs();
     }
+
+    fn image(&self, path: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("image {path}"));
+        }
+    }
 }
 
 impl Drop for CheckBar {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use vaultfs::check::{self, Finding, Location, Options, Report, Severity};
 use vaultfs::repo::lock;
+use vaultfs::vfs::CONTENTS_SUFFIX;
 
 use crate::exit::{self, Outcome};
 use crate::output;
@@ -63,7 +64,14 @@ fn location(l: &Location) -> String {
         parts.push(format!("snapshot {}", s.short()));
     }
     if let Some(p) = &l.path {
-        parts.push(p.clone());
+        // Inside a disk image: the path the tree shows it at.
+        match &l.inner_path {
+            Some(i) => parts.push(format!("{p}{CONTENTS_SUFFIX}/{i}")),
+            None => parts.push(p.clone()),
+        }
+    }
+    if let Some(o) = l.offset {
+        parts.push(format!("offset {o}"));
     }
     parts.join(" ")
 }
@@ -121,6 +129,15 @@ pub fn text(r: &Report) -> Vec<String> {
             output::bytes(st.bytes_read),
             st.blobs_read
         ));
+    }
+    if st.images > 0 {
+        summary.push_str(&format!(
+            "; {} disk images: {} filesystems, {} directories, {} files, {} other entries walked",
+            st.images, st.image_volumes, st.image_dirs, st.image_files, st.image_others
+        ));
+        if st.image_bytes > 0 {
+            summary.push_str(&format!(", {} read in them", output::bytes(st.image_bytes)));
+        }
     }
     out.push(summary);
     out.push(if errors == 0 {
