@@ -24,6 +24,9 @@ use crate::repo::pack::{BlobType, PackedBlob};
 use crate::repo::{Index, Repository};
 use crate::snapshot::{NodeType, Snapshot};
 use crate::vfs::{self, CONTENTS_SUFFIX, Entry, Vfs};
+use vaultfs_formats::container::{Disk, Info};
+use vaultfs_formats::fs;
+use vaultfs_formats::image::Image;
 
 use super::{CheckProgress, Finding, Kind, Location, Severity, Stats, join};
 
@@ -75,7 +78,7 @@ struct Inner {
 }
 
 /// One distinct image content: where it is, and what its walk found.
-struct Image {
+struct Walked {
     users: Vec<(SnapshotId, String)>,
     found: Vec<Inner>,
 }
@@ -103,7 +106,7 @@ pub(super) fn check(
         stats: ImageStats::default(),
         buf: Vec::new(),
     };
-    let mut images: Vec<Image> = Vec::new();
+    let mut images: Vec<Walked> = Vec::new();
     // Content key -> index in `images`; keys of files that are no image.
     let mut known: HashMap<Id, usize> = HashMap::new();
     let mut not_images: HashSet<Id> = HashSet::new();
@@ -122,21 +125,34 @@ pub(super) fn check(
             if not_images.contains(&key) {
                 continue;
             }
-            let contents = Vfs::resolve_from(&root, &dir)
+            if Vfs::resolve_from(&root, &dir)
                 .ok()
                 .and_then(|d| d.as_dir(&dir).ok())
                 .and_then(|d| d.lookup(&format!("{name}{CONTENTS_SUFFIX}")).ok())
-                .flatten();
-            let Some(contents @ Entry::Dir(_)) = contents else {
+                .flatten()
+                .is_none_or(|e| !matches!(e, Entry::Dir(_)))
+            {
                 not_images.insert(key);
+                continue;
+            }
+            // The image is walked from a fresh root: the tree remembers
+            // what it listed, and this way the listings inside one image
+            // are dropped before the next is walked.
+            let contents = tree
+                .snapshot_root(sid)
+                .and_then(|r| Vfs::resolve_from(&r, &format!("{path}{CONTENTS_SUFFIX}")));
+            let Ok(contents) = contents else {
                 continue;
             };
             progress.image(&path);
             walker.stats.images += 1;
             let mut found = Vec::new();
             walker.walk(&contents, &mut found);
+            for f in &mut found {
+                f.detail = without_paths(&f.detail, &path, f.inner_path.as_deref());
+            }
             known.insert(key, images.len());
-            images.push(Image {
+            images.push(Walked {
                 users: vec![(*sid, path)],
                 found,
             });
@@ -307,6 +323,7 @@ impl Walker {
                         _ => {}
                     }
                 }
+                table_and_volumes(&listing, &path, found);
                 continue;
             }
             if volume {
@@ -425,5 +442,95 @@ impl Walker {
             }
         }
         None
+    }
+}
+
+/// What the tree shows of an image's partition table and volumes only as
+/// `partitions.txt` (an unreadable table, a volume whose head cannot be
+/// read, so it has no `pN/`; a filesystem without a reader), with the
+/// reasons: the virtual disk (`disk.raw`) read again by the same code the
+/// tree used ([`Image::from_disk`]).
+fn table_and_volumes(listing: &vfs::Listing, path: &str, found: &mut Vec<Inner>) {
+    let Some(Ok(src)) = listing.get("disk.raw").map(|e| e.open("disk.raw")) else {
+        return;
+    };
+    let len = src.len();
+    let image = Image::from_disk(Disk {
+        data: src,
+        info: Info::new("raw", "", len),
+    });
+    if let Err(e) = &image.table {
+        found.push(Inner {
+            severity: Severity::Error,
+            kind: Kind::ImageDamaged,
+            inner_path: Some(sub(path, "partitions.txt")),
+            offset: None,
+            detail: format!("partition table: {e}"),
+        });
+    }
+    for v in &image.volumes {
+        let at = Some(sub(path, &v.name));
+        match &v.fs {
+            Err(e) => found.push(Inner {
+                severity: Severity::Error,
+                kind: Kind::ImageFsDamaged,
+                inner_path: at,
+                offset: None,
+                detail: format!("detecting the filesystem: {e}"),
+            }),
+            Ok(Some(kind)) if !fs::has_reader(*kind) => found.push(Inner {
+                severity: Severity::Info,
+                kind: Kind::ImageUnsupported,
+                inner_path: at,
+                offset: None,
+                detail: format!(
+                    "no reader for {kind} volumes: only its bytes ({}.raw) are shown",
+                    v.name
+                ),
+            }),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A detail without the paths the finding's location gives: the tree path
+/// it starts with, and the image's path where the tree's messages name it
+/// (an image found in several places is walked once, at the first).
+fn without_paths(detail: &str, image: &str, inner: Option<&str>) -> String {
+    let base = format!("{image}{CONTENTS_SUFFIX}");
+    let shown = match inner {
+        Some(i) => format!("{base}/{i}: "),
+        None => format!("{base}: "),
+    };
+    let rest = detail.strip_prefix(shown.as_str()).unwrap_or(detail);
+    rest.replace(&format!(" {base}:"), ":")
+        .replace(&format!("{image}: "), "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_lose_the_paths_the_location_gives() {
+        let img = "/src/d.img";
+        assert_eq!(
+            without_paths(
+                "/src/d.img.contents/p1/a: reading the volume: /src/d.img: data blob 1f: MAC mismatch",
+                img,
+                Some("p1/a")
+            ),
+            "reading the volume: data blob 1f: MAC mismatch"
+        );
+        assert_eq!(
+            without_paths(
+                "opening disk image /src/d.img.contents: bad header",
+                img,
+                None
+            ),
+            "opening disk image: bad header"
+        );
+        assert_eq!(sub("", "p1"), "p1");
+        assert_eq!(sub("p1/x.img.contents", "fs"), "p1/x.img.contents/fs");
     }
 }
