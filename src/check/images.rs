@@ -236,7 +236,8 @@ fn candidates(repo: &Repository, snap: &Snapshot) -> Vec<(String, String, Id)> {
             out.push((path.clone(), node.name.clone(), Id::hash(&key)));
         }
     }
-    // Snapshot order, so the first holder of an image is the one walked.
+    // Path order: which holder of an image is walked does not depend on
+    // the order of the walk.
     out.sort();
     out
 }
@@ -333,7 +334,7 @@ impl Walker {
             for (name, child) in listing.entries() {
                 let p = sub(&path, name);
                 match child {
-                    Entry::Dir(_) if name.ends_with(CONTENTS_SUFFIX) => {
+                    Entry::Dir(d) if is_contents(&listing, name, &**d) => {
                         if depth < MAX_NESTING {
                             stack.push(Step::Contents(child.clone(), p, depth + 1));
                         }
@@ -443,6 +444,16 @@ impl Walker {
         }
         None
     }
+}
+
+/// Is directory `d`, called `name` in `listing`, the `.contents/` of a
+/// file beside it? The tree adds one only where the filesystem has no
+/// entry of that name, and a filesystem's own directory has details (its
+/// inode) where the tree's has none.
+fn is_contents(listing: &vfs::Listing, name: &str, d: &dyn vfs::Dir) -> bool {
+    name.strip_suffix(CONTENTS_SUFFIX)
+        .is_some_and(|file| matches!(listing.get(file), Some(Entry::File(_))))
+        && d.details().is_ok_and(|v| v.is_empty())
 }
 
 /// What the tree shows of an image's partition table and volumes only as
