@@ -110,6 +110,10 @@ pub struct Location {
     /// The offset in the file at `inner_path` where reading failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
+    /// Where in the disk image file at `path` the data blob (`blob`) that
+    /// could not be read starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_offset: Option<u64>,
 }
 
 /// One problem found.

@@ -75,6 +75,9 @@ struct Inner {
     inner_path: Option<String>,
     offset: Option<u64>,
     detail: String,
+    /// The image's data blob the tree could not read, and where it starts
+    /// in the image file.
+    blob: Option<(Id, u64)>,
 }
 
 /// One distinct image content: where it is, and what its walk found.
@@ -116,7 +119,7 @@ pub(super) fn check(
         let Ok(root) = tree.snapshot_root(sid) else {
             continue;
         };
-        for (dir, name, key) in candidates(repo, snap) {
+        for (dir, name, key, content) in candidates(repo, snap) {
             let path = join(&dir, &name);
             if let Some(&i) = known.get(&key) {
                 images[i].users.push((*sid, path));
@@ -149,6 +152,7 @@ pub(super) fn check(
             let mut found = Vec::new();
             walker.walk(&contents, &mut found);
             for f in &mut found {
+                f.blob = blob_in(repo, &f.detail, &content);
                 f.detail = without_paths(&f.detail, &path, f.inner_path.as_deref());
             }
             known.insert(key, images.len());
@@ -170,6 +174,8 @@ pub(super) fn check(
                         path: Some(path.clone()),
                         inner_path: f.inner_path.clone(),
                         offset: f.offset,
+                        blob: f.blob.map(|b| b.0),
+                        image_offset: f.blob.map(|b| b.1),
                         ..Location::default()
                     },
                     detail: f.detail.clone(),
@@ -196,12 +202,15 @@ fn fill_index(repo: &Repository, index: &Index) {
     }
 }
 
+/// A file that may be a disk image: directory, name, content key, blobs.
+type Candidate = (String, String, Id, Vec<Id>);
+
 /// The files of a snapshot the tree may take for disk images (named like
 /// one or large, as the tree decides before probing): directory, name, and
 /// a key of their content (size and blob list). Each distinct tree of the
 /// snapshot is read once; a tree that cannot be read is skipped (the
 /// structural pass reports it).
-fn candidates(repo: &Repository, snap: &Snapshot) -> Vec<(String, String, Id)> {
+fn candidates(repo: &Repository, snap: &Snapshot) -> Vec<Candidate> {
     let mut out = Vec::new();
     let mut seen: HashSet<Id> = HashSet::new();
     let mut stack = vec![(snap.tree, "/".to_string())];
@@ -233,7 +242,12 @@ fn candidates(repo: &Repository, snap: &Snapshot) -> Vec<(String, String, Id)> {
             for b in content {
                 key.extend_from_slice(&b.0);
             }
-            out.push((path.clone(), node.name.clone(), Id::hash(&key)));
+            out.push((
+                path.clone(),
+                node.name.clone(),
+                Id::hash(&key),
+                content.to_vec(),
+            ));
         }
     }
     // Path order: which holder of an image is walked does not depend on
@@ -277,6 +291,7 @@ fn inner(kind: Kind, e: &crate::error::Error, path: &str, offset: Option<u64>) -
         inner_path: (!path.is_empty()).then(|| path.to_string()),
         offset,
         detail: e.to_string(),
+        blob: None,
     }
 }
 
@@ -320,6 +335,7 @@ impl Walker {
                             inner_path: Some(p),
                             offset: None,
                             detail: b.message.clone(),
+                            blob: None,
                         }),
                         _ => {}
                     }
@@ -362,6 +378,7 @@ impl Walker {
                             inner_path: Some(p),
                             offset: None,
                             detail: b.message.clone(),
+                            blob: None,
                         });
                     }
                 }
@@ -397,6 +414,7 @@ impl Walker {
                         inner_path: Some(path.to_string()),
                         offset: Some(at),
                         detail: format!("file of {len} bytes ends at {at}"),
+                        blob: None,
                     });
                     return;
                 }
@@ -477,6 +495,7 @@ fn table_and_volumes(listing: &vfs::Listing, path: &str, found: &mut Vec<Inner>)
             inner_path: Some(sub(path, "partitions.txt")),
             offset: None,
             detail: format!("partition table: {e}"),
+            blob: None,
         });
     }
     for v in &image.volumes {
@@ -488,6 +507,7 @@ fn table_and_volumes(listing: &vfs::Listing, path: &str, found: &mut Vec<Inner>)
                 inner_path: at,
                 offset: None,
                 detail: format!("detecting the filesystem: {e}"),
+                blob: None,
             }),
             Ok(Some(kind)) if !fs::has_reader(*kind) => found.push(Inner {
                 severity: Severity::Info,
@@ -498,10 +518,26 @@ fn table_and_volumes(listing: &vfs::Listing, path: &str, found: &mut Vec<Inner>)
                     "no reader for {kind} volumes: only its bytes ({}.raw) are shown",
                     v.name
                 ),
+                blob: None,
             }),
             Ok(_) => {}
         }
     }
+}
+
+/// The data blob of the image (`content`) a tree error names ("data blob
+/// <id> in pack …", the repository's words), and where it first starts in
+/// the image file; `None` if the error names no blob of this image.
+fn blob_in(repo: &Repository, detail: &str, content: &[Id]) -> Option<(Id, u64)> {
+    let (_, rest) = detail.split_once("data blob ")?;
+    let id: Id = rest.get(..64)?.parse().ok()?;
+    let i = content.iter().position(|b| *b == id)?;
+    let index = repo.index();
+    let mut start = 0u64;
+    for b in &content[..i] {
+        start += u64::from(index.get(BlobType::Data, b)?.blob.plain_len());
+    }
+    Some((id, start))
 }
 
 /// A detail without the paths the finding's location gives: the tree path

@@ -477,6 +477,30 @@ fn a_damaged_chunk_of_file_data_names_the_files_on_it() {
             None => assert!(meta_hit, "{path} reported without its metadata hit"),
         }
     }
+    let on_target = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["location"]["inner_path"].as_str() == Some(&format!("p1/{target}")))
+        .expect("target reported");
+    assert_eq!(on_target["kind"], "image_file_unreadable");
+    assert!(on_target["location"]["blob"].is_string(), "{on_target}");
+    // Every finding inside the image that names a blob names the damaged
+    // chunk and where it first starts in the image.
+    for f in report["findings"].as_array().expect("findings") {
+        if f["location"]["inner_path"].is_string() && f["location"]["blob"].is_string() {
+            assert_eq!(
+                f["location"]["blob"].as_str(),
+                Some(chunk.to_hex().as_str()),
+                "{f}"
+            );
+            assert_eq!(
+                f["location"]["image_offset"].as_u64(),
+                Some(ranges[0].0),
+                "{f}"
+            );
+        }
+    }
     // Every directory reported has its blocks or inode in the chunk.
     let bad_dirs: Vec<String> = of_kind(&report, "image_fs_damaged")
         .into_iter()
@@ -625,13 +649,14 @@ fn a_damaged_superblock_fails_its_filesystem_only() {
             "\
 error: pack_hash: pack DAMAGEDPACK: SHA-256 of the content does not match the name
 error: blob_damaged: pack DAMAGEDPACK blob DAMAGEDBLOB: data blob DAMAGEDBLOB: MAC mismatch (ciphertext damaged or wrong key)
-error: image_fs_damaged: snapshot SNAP TMP/src/linuxdisk.img.contents/p3: detecting the filesystem: data blob DAMAGEDBLOB in pack DAMAGEDPACK: MAC mismatch (ciphertext damaged or wrong key)
+error: image_fs_damaged: blob DAMAGEDBLOB snapshot SNAP TMP/src/linuxdisk.img.contents/p3 (blob at image offset {start}): detecting the filesystem: data blob DAMAGEDBLOB in pack DAMAGEDPACK: MAC mismatch (ciphertext damaged or wrong key)
 damaged pack DAMAGEDPACK (1 blob lost) is needed by:
   snapshot SNAP TMP/src/linuxdisk.img
 N index files, N packs, N snapshots, N trees checked; ...; 1 disk images: 2 filesystems, {dirs} directories, {files} files, {others} other entries walked, N read in them
 {} errors found (0 notices)
 ",
-            3 + p2_lines
+            3 + p2_lines,
+            start = ranges[0].0,
         ),
         "{}",
         r.stdout
@@ -641,9 +666,11 @@ N index files, N packs, N snapshots, N trees checked; ...; 1 disk images: 2 file
         "severity": "error",
         "kind": "image_fs_damaged",
         "location": {
+            "blob": chunk.to_hex(),
             "snapshot": v.snapshot,
             "path": v.image(),
             "inner_path": "p3",
+            "image_offset": ranges[0].0,
         },
     });
     let got = report["findings"]

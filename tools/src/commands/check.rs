@@ -73,6 +73,9 @@ fn location(l: &Location) -> String {
     if let Some(o) = l.offset {
         parts.push(format!("offset {o}"));
     }
+    if let Some(o) = l.image_offset {
+        parts.push(format!("(blob at image offset {o})"));
+    }
     parts.join(" ")
 }
 
