@@ -357,6 +357,17 @@ fn of_kind(report: &serde_json::Value, kind: &str) -> Vec<(String, Option<u64>)>
 #[test]
 fn a_damaged_chunk_of_file_data_names_the_files_on_it() {
     let v = RawVault::new();
+    // A second snapshot holding the same image: it is walked once, and
+    // each finding inside it is given for both snapshots.
+    backup(&v.env, "src");
+    let snapshots: BTreeSet<String> = v
+        .repo
+        .list_ids(FileType::Snapshot)
+        .expect("list")
+        .iter()
+        .map(|s| s.to_hex())
+        .collect();
+    assert_eq!(snapshots.len(), 2);
     let p1 = v.env.dir.path().join("p1.img");
     const BLOCK: u64 = 4096;
     // Files of p1, big.bin first, with their layout from debugfs.
@@ -445,6 +456,10 @@ fn a_damaged_chunk_of_file_data_names_the_files_on_it() {
         .collect();
     assert!(kinds.contains("blob_damaged"), "{report}");
     let unreadable = of_kind(&report, "image_file_unreadable");
+    // One finding per snapshot: the walk's findings once.
+    let mut unreadable = unreadable;
+    unreadable.sort();
+    unreadable.dedup();
     let paths: Vec<String> = unreadable
         .iter()
         .map(|(p, _)| p.strip_prefix("p1/").expect("in p1").to_string())
@@ -502,31 +517,41 @@ fn a_damaged_chunk_of_file_data_names_the_files_on_it() {
         }
     }
     // Every directory reported has its blocks or inode in the chunk.
-    let bad_dirs: Vec<String> = of_kind(&report, "image_fs_damaged")
+    let bad_dirs: BTreeSet<String> = of_kind(&report, "image_fs_damaged")
         .into_iter()
         .map(|(p, _)| p.strip_prefix("p1/").expect("in p1").to_string())
         .collect();
+    let bad_dirs: Vec<String> = bad_dirs.into_iter().collect();
     for (d, l) in bad_dirs.iter().zip(layouts(&p1, &bad_dirs)) {
         assert!(hits(&ranges, &l), "{d} reported, not in the chunk");
     }
-    // Every finding inside the image is in p1.
+    // Every finding inside the image is in p1, once for each snapshot.
+    let mut holders: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
     for f in report["findings"].as_array().expect("findings") {
         if let Some(i) = f["location"]["inner_path"].as_str() {
             assert!(i.starts_with("p1/"), "{f}");
             assert_eq!(f["location"]["path"].as_str(), Some(v.image().as_str()));
-            assert_eq!(
-                f["location"]["snapshot"].as_str(),
-                Some(v.snapshot.as_str())
+            let s = f["location"]["snapshot"].as_str().expect("snapshot");
+            assert!(
+                holders
+                    .entry(i.to_string())
+                    .or_default()
+                    .insert(s.to_string()),
+                "{f} twice"
             );
         }
     }
+    assert!(holders.values().all(|s| *s == snapshots), "{holders:?}");
+    assert_eq!(report["stats"]["images"], 1);
 
     // Structure only: no file content is read, so a file is reported only
     // where its metadata was hit.
     let r = v.env.run(&["check", "--images", "--json"]);
     let structure = r.json();
     assert_eq!(structure["stats"]["image_bytes"], 0);
-    let unreadable = of_kind(&structure, "image_file_unreadable");
+    let mut unreadable = of_kind(&structure, "image_file_unreadable");
+    unreadable.sort();
+    unreadable.dedup();
     assert!(unreadable.iter().all(|(_, o)| o.is_none()), "{structure}");
     let paths: Vec<String> = unreadable
         .iter()
