@@ -135,7 +135,18 @@ pub(super) fn check(
                 .flatten()
                 .is_none_or(|e| !matches!(e, Entry::Dir(_)))
             {
-                not_images.insert(key);
+                // The tree's probe reads the first data blob and takes a
+                // file it cannot read for no image. Named like an image,
+                // the file is reported: that blob is lost either way.
+                if let Some(f) = unprobed(repo, &name, &content) {
+                    known.insert(key, images.len());
+                    images.push(Walked {
+                        users: vec![(*sid, path)],
+                        found: vec![f],
+                    });
+                } else {
+                    not_images.insert(key);
+                }
                 continue;
             }
             // The image is walked from a fresh root: the tree remembers
@@ -462,6 +473,25 @@ impl Walker {
         }
         None
     }
+}
+
+/// A finding for a file named like a disk image whose first data blob (the
+/// one the tree probes) cannot be read, if that is so.
+fn unprobed(repo: &Repository, name: &str, content: &[Id]) -> Option<Inner> {
+    // Small files are probed only when named like an image.
+    if !vfs::worth_probing(name, 512) {
+        return None;
+    }
+    let first = content.first()?;
+    let e = repo.load_blob(BlobType::Data, first).err()?;
+    Some(Inner {
+        severity: Severity::Error,
+        kind: Kind::ImageDamaged,
+        inner_path: None,
+        offset: None,
+        detail: format!("cannot tell whether this is a disk image: {e}"),
+        blob: Some((*first, 0)),
+    })
 }
 
 /// Is directory `d`, called `name` in `listing`, the `.contents/` of a

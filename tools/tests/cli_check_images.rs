@@ -712,3 +712,45 @@ N index files, N packs, N snapshots, N trees checked; ...; 1 disk images: 2 file
         Some("detecting the filesystem: data blob DAMAGEDBLOB in pack DAMAGEDPACK: MAC mismatch (ciphertext damaged or wrong key)".to_string())
     );
 }
+
+#[test]
+fn an_image_whose_head_is_lost_is_reported_without_read_data() {
+    let v = RawVault::new();
+    // The first chunk holds the partition table: the tree's probe cannot
+    // read it, so the file shows as no image; named like one, the check
+    // reports it, even without --read-data (the probe read it anyway).
+    let (chunk, start, _) = v.chunk_at(0);
+    assert_eq!(start, 0);
+    v.damage(&chunk);
+    for args in [
+        &["check", "--images", "--json"][..],
+        &["check", "--images", "--read-data", "--json"],
+    ] {
+        let r = v.env.run(args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        let report = r.json();
+        let f = report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["kind"] == "image_damaged")
+            .unwrap_or_else(|| panic!("{args:?}: {report}"));
+        assert_eq!(
+            f["location"],
+            serde_json::json!({
+                "blob": chunk.to_hex(),
+                "snapshot": v.snapshot,
+                "path": v.image(),
+                "image_offset": 0,
+            }),
+            "{f}"
+        );
+        assert!(
+            f["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("cannot tell whether this is a disk image: ")),
+            "{f}"
+        );
+        assert_eq!(report["stats"]["images"], 0);
+    }
+}
