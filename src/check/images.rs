@@ -7,6 +7,9 @@
 //! (the tree's own probe). Each distinct image content (the same list of
 //! data blobs) is walked once, however many snapshots or paths hold it; its
 //! findings are then repeated for every snapshot and path that holds it.
+//! An image whose container opens other files (VMDK extents, a parent
+//! disk) is the same image only beside the same files: its key includes
+//! its directory's tree.
 //! The walk lists the `.contents/` directory (container and partition
 //! table), every volume whose filesystem has a reader (`pN/`, `fs/`), every
 //! directory in it, and opens every regular file (its extents or run list);
@@ -17,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::ErrorKind;
 use crate::id::{Id, PackId, SnapshotId};
@@ -24,7 +28,8 @@ use crate::repo::pack::{BlobType, PackedBlob};
 use crate::repo::{Index, Repository};
 use crate::snapshot::{NodeType, Snapshot};
 use crate::vfs::{self, CONTENTS_SUFFIX, Entry, Vfs};
-use vaultfs_formats::container::{Disk, Info};
+
+use vaultfs_formats::container::{self, Disk, Info, Siblings};
 use vaultfs_formats::fs;
 use vaultfs_formats::image::Image;
 
@@ -113,14 +118,24 @@ pub(super) fn check(
     // Content key -> index in `images`; keys of files that are no image.
     let mut known: HashMap<Id, usize> = HashMap::new();
     let mut not_images: HashSet<Id> = HashSet::new();
+    // Content keys of images that open other files beside them.
+    let mut with_siblings: HashSet<Id> = HashSet::new();
     for (sid, snap) in snapshots {
         // Damage the structural pass reports (a snapshot or tree that
         // cannot be read) only hides the images below it here.
         let Ok(root) = tree.snapshot_root(sid) else {
             continue;
         };
-        for (dir, name, key, content) in candidates(repo, snap) {
-            let path = join(&dir, &name);
+        for c in candidates(repo, snap) {
+            let (dir, name) = (&c.dir, &c.name);
+            let path = join(dir, name);
+            // An image that names other files (VMDK extents, a parent
+            // disk) is the same image only beside the same files.
+            let mut key = if with_siblings.contains(&c.key) {
+                beside(&c.key, &c.dir_tree)
+            } else {
+                c.key
+            };
             if let Some(&i) = known.get(&key) {
                 images[i].users.push((*sid, path));
                 continue;
@@ -128,9 +143,11 @@ pub(super) fn check(
             if not_images.contains(&key) {
                 continue;
             }
-            if Vfs::resolve_from(&root, &dir)
+            let parent = Vfs::resolve_from(&root, dir)
                 .ok()
-                .and_then(|d| d.as_dir(&dir).ok())
+                .and_then(|d| d.as_dir(dir).ok());
+            if parent
+                .as_ref()
                 .and_then(|d| d.lookup(&format!("{name}{CONTENTS_SUFFIX}")).ok())
                 .flatten()
                 .is_none_or(|e| !matches!(e, Entry::Dir(_)))
@@ -138,7 +155,7 @@ pub(super) fn check(
                 // The tree's probe reads the first data blob and takes a
                 // file it cannot read for no image. Named like an image,
                 // the file is reported: that blob is lost either way.
-                if let Some(f) = unprobed(repo, &name, &content) {
+                if let Some(f) = unprobed(repo, name, &c.content) {
                     known.insert(key, images.len());
                     images.push(Walked {
                         users: vec![(*sid, path)],
@@ -148,6 +165,15 @@ pub(super) fn check(
                     not_images.insert(key);
                 }
                 continue;
+            }
+            if !with_siblings.contains(&c.key) && parent.is_some_and(|d| names_siblings(&*d, name))
+            {
+                with_siblings.insert(c.key);
+                key = beside(&c.key, &c.dir_tree);
+                if let Some(&i) = known.get(&key) {
+                    images[i].users.push((*sid, path));
+                    continue;
+                }
             }
             // The image is walked from a fresh root: the tree remembers
             // what it listed, and this way the listings inside one image
@@ -163,7 +189,7 @@ pub(super) fn check(
             let mut found = Vec::new();
             walker.walk(&contents, &mut found);
             for f in &mut found {
-                f.blob = blob_in(repo, &f.detail, &content);
+                f.blob = blob_in(repo, &f.detail, &c.content);
                 f.detail = without_paths(&f.detail, &path, f.inner_path.as_deref());
             }
             known.insert(key, images.len());
@@ -213,8 +239,18 @@ fn fill_index(repo: &Repository, index: &Index) {
     }
 }
 
-/// A file that may be a disk image: directory, name, content key, blobs.
-type Candidate = (String, String, Id, Vec<Id>);
+/// A file that may be a disk image.
+struct Candidate {
+    /// Its directory in the snapshot.
+    dir: String,
+    name: String,
+    /// Its size and blob list, hashed.
+    key: Id,
+    content: Vec<Id>,
+    /// The tree of its directory: what its siblings are (an image only
+    /// names files in and below its directory).
+    dir_tree: Id,
+}
 
 /// The files of a snapshot the tree may take for disk images (named like
 /// one or large, as the tree decides before probing): directory, name, and
@@ -253,17 +289,18 @@ fn candidates(repo: &Repository, snap: &Snapshot) -> Vec<Candidate> {
             for b in content {
                 key.extend_from_slice(&b.0);
             }
-            out.push((
-                path.clone(),
-                node.name.clone(),
-                Id::hash(&key),
-                content.to_vec(),
-            ));
+            out.push(Candidate {
+                dir: path.clone(),
+                name: node.name.clone(),
+                key: Id::hash(&key),
+                content: content.to_vec(),
+                dir_tree: tid,
+            });
         }
     }
     // Path order: which holder of an image is walked does not depend on
     // the order of the walk.
-    out.sort();
+    out.sort_by(|a, b| (&a.dir, &a.name).cmp(&(&b.dir, &b.name)));
     out
 }
 
@@ -473,6 +510,40 @@ impl Walker {
         }
         None
     }
+}
+
+/// The key of an image's content beside the files of directory tree
+/// `dir_tree`.
+fn beside(key: &Id, dir_tree: &Id) -> Id {
+    let mut both = [0u8; 64];
+    both[..32].copy_from_slice(&key.0);
+    both[32..].copy_from_slice(&dir_tree.0);
+    Id::hash(&both)
+}
+
+/// Does the image `name` in directory `dir` open other files to open its
+/// container (VMDK extents, a parent disk)? Its container is opened once
+/// more with siblings that only note that they were asked for.
+fn names_siblings(dir: &dyn vfs::Dir, name: &str) -> bool {
+    struct Asked(AtomicBool);
+    impl Siblings for Asked {
+        fn open(&self, name: &str) -> std::io::Result<vfs::Source> {
+            self.0.store(true, Ordering::Relaxed);
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{name:?}: only noted"),
+            ))
+        }
+    }
+    let Ok(Some(Entry::File(f))) = dir.lookup(name) else {
+        return false;
+    };
+    let Ok(src) = f.open() else {
+        return false;
+    };
+    let asked = Asked(AtomicBool::new(false));
+    let _ = container::open(src, name, &asked);
+    asked.0.load(Ordering::Relaxed)
 }
 
 /// A finding for a file named like a disk image whose first data blob (the

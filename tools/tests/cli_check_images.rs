@@ -766,3 +766,75 @@ fn an_image_whose_head_is_lost_is_reported_without_read_data() {
         assert_eq!(report["stats"]["images"], 0);
     }
 }
+
+/// `images/containers/NAME.zst` decompressed to `to`.
+fn unpack_container(name: &str, to: &Path) {
+    let packed = fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../images/containers")
+            .join(format!("{name}.zst")),
+    )
+    .expect("test image");
+    fs::write(to, zstd::decode_all(packed.as_slice()).expect("zstd")).expect("write");
+}
+
+#[test]
+fn a_vmdk_without_its_extent_is_damaged_where_the_extent_is_missing() {
+    // Images made by qemu-img (images/containers/vhd.sh, vmdk.sh): a VMDK
+    // descriptor and its flat extent (itself a raw GPT disk), a dynamic
+    // VHDX, a fixed VHD: four disk images.
+    let env = Env::init();
+    let src = env.dir.path().join("src");
+    fs::create_dir_all(&src).expect("mkdir");
+    for name in [
+        "vmdk/gpt-monolithicFlat.vmdk",
+        "vmdk/gpt-monolithicFlat-flat.vmdk",
+        "vhd/gpt-dynamic.vhdx",
+        "vhd/mbr-fixed.vhd",
+    ] {
+        let file = Path::new(name).file_name().expect("name");
+        unpack_container(name, &src.join(file));
+    }
+    backup(&env, "src");
+    let j = env
+        .run(&["check", "--images", "--read-data", "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["findings"], serde_json::json!([]), "{j}");
+    assert_eq!(j["stats"]["images"], 4);
+    let first: BTreeSet<String> = env
+        .run(&["snapshots", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect();
+
+    // The same descriptor, its extent gone: damaged in that snapshot only
+    // (the descriptor's content is the same, the files beside it are not).
+    fs::remove_file(src.join("gpt-monolithicFlat-flat.vmdk")).expect("rm");
+    backup(&env, "src");
+    let r = env.run(&["check", "--images", "--read-data", "--json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j = r.json();
+    let findings = j["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1, "{j}");
+    let f = &findings[0];
+    assert_eq!(f["kind"], "image_damaged");
+    let snap = f["location"]["snapshot"].as_str().expect("snapshot");
+    assert!(!first.contains(snap), "{f}");
+    assert_eq!(
+        f["location"]["path"].as_str(),
+        Some(format!("{}/src/gpt-monolithicFlat.vmdk", env.dir.path().display()).as_str())
+    );
+    assert!(
+        f["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("gpt-monolithicFlat-flat.vmdk")),
+        "{f}"
+    );
+    // Walked again beside other files: five walks of four contents.
+    assert_eq!(j["stats"]["images"], 5);
+}
