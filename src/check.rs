@@ -16,8 +16,9 @@
 //! are walked once more, collecting only the users of damaged blobs, so
 //! memory grows with the damage, not the repository.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+mod images;
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,18 @@ pub enum Kind {
     TreeDamaged,
     /// A data blob a file needs is not in the index.
     BlobMissing,
+    /// A disk image's container or partition table cannot be opened
+    /// (`--images`).
+    ImageDamaged,
+    /// A filesystem inside a disk image cannot be opened, or one of its
+    /// directories or entries' metadata cannot be read (`--images`).
+    ImageFsDamaged,
+    /// A file inside a disk image cannot be opened or read to its end
+    /// (`--images`).
+    ImageFileUnreadable,
+    /// Something inside a disk image this build cannot read (a filesystem
+    /// feature, an encrypted file): not damage (`--images`).
+    ImageUnsupported,
 }
 
 /// Where a finding is; fields that do not apply are absent.
@@ -92,9 +105,20 @@ pub struct Location {
     /// The snapshot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotId>,
-    /// The path inside the snapshot.
+    /// The path inside the snapshot (for `--images`: the disk image).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The path inside the disk image at `path`, as the tree shows it in
+    /// the image's `.contents/` directory (`p1/dir/file`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inner_path: Option<String>,
+    /// The offset in the file at `inner_path` where reading failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// Where in the disk image file at `path` the data blob (`blob`) that
+    /// could not be read starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_offset: Option<u64>,
 }
 
 /// One problem found.
@@ -242,6 +266,9 @@ pub struct Options {
     /// Where the data pass records each pack it has read, so a stopped pass
     /// can continue ([`ProgressFile::open`] with `resume`).
     pub progress_file: Option<Arc<ProgressFile>>,
+    /// Open the disk images in the snapshots and walk their filesystems
+    /// (with `read_data`, also read every file in them).
+    pub images: bool,
 }
 
 /// Progress of the data pass.
@@ -255,6 +282,8 @@ pub trait CheckProgress: Sync {
     fn stop_requested(&self) -> bool {
         false
     }
+    /// The disk image at `path` of a snapshot is being walked.
+    fn image(&self, _path: &str) {}
 }
 
 /// No progress display.
@@ -283,6 +312,19 @@ pub struct Stats {
     pub packs_resumed: u64,
     /// Selected packs not read because the pass was stopped.
     pub packs_left: u64,
+    /// Distinct disk images walked (`--images`; an image in several
+    /// snapshots counts once).
+    pub images: u64,
+    /// Filesystems opened inside disk images.
+    pub image_volumes: u64,
+    /// Directories listed inside disk images (each volume's root too).
+    pub image_dirs: u64,
+    /// Regular files inside disk images.
+    pub image_files: u64,
+    /// Other entries inside disk images (symlinks, devices, fifos).
+    pub image_others: u64,
+    /// Bytes of files read inside disk images.
+    pub image_bytes: u64,
 }
 
 /// The result of a check.
@@ -350,7 +392,10 @@ fn finding(severity: Severity, kind: Kind, location: Location, detail: String) -
 
 /// Runs a check. The repository must be open; its own in-memory index is
 /// not used (a damaged index file must not stop the check).
-pub fn check(repo: &Repository, opts: &Options, progress: &dyn CheckProgress) -> Report {
+///
+/// With `opts.images` the repository's in-memory index is filled from the
+/// check's own (the tree reads through it).
+pub fn check(repo: &Arc<Repository>, opts: &Options, progress: &dyn CheckProgress) -> Report {
     let mut c = Checker {
         repo,
         index: Index::new(),
@@ -366,6 +411,11 @@ pub fn check(repo: &Repository, opts: &Options, progress: &dyn CheckProgress) ->
     c.walk_structure(&snapshots);
     if opts.read_data {
         c.read_data(&listed, opts, progress);
+    }
+    if opts.images {
+        let found = images::check(repo, &c.index, &snapshots, opts.read_data, progress);
+        c.findings.extend(found.findings);
+        found.stats.add_to(&mut c.stats);
     }
     let damaged_packs = c.users_of_damage(&snapshots);
     let mut findings = c.findings;

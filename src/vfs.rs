@@ -40,6 +40,7 @@ pub use vaultfs_formats::io::{ReadAt, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::repo::Repository;
+pub(crate) use contents::worth_probing;
 pub use contents::{CONTENTS_SUFFIX, image_dir};
 pub use fsdir::meta_attr;
 pub use root::REFRESH_INTERVAL;

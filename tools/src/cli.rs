@@ -630,6 +630,11 @@ pub struct CheckArgs {
     /// packs up to that many bytes). Implies --read-data.
     #[arg(long, value_name = "SUBSET", value_parser = parse_subset)]
     pub read_data_subset: Option<vaultfs::check::Subset>,
+    /// Also open the disk images in the snapshots (as the mount does) and
+    /// walk their partitions' filesystems; with --read-data, read every
+    /// file inside them too.
+    #[arg(long)]
+    pub images: bool,
     /// Continue the data pass an earlier run of the same check left
     /// unfinished (killed, or stopped by --max-duration): packs it read are
     /// not read again, and their findings are reported. Implies

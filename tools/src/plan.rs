@@ -449,6 +449,7 @@ impl Plan {
                         || a.test_stop_after.is_some(),
                     subset: a.read_data_subset.unwrap_or(vaultfs::check::Subset::All),
                     progress_file: None,
+                    images: a.images,
                 },
                 resume: a.resume,
                 max_duration: a.max_duration,

@@ -254,6 +254,12 @@ impl CheckProgress for CheckBar {
                 .deadline
                 .is_some_and(|d| std::time::Instant::now() >= d)
     }
+
+    fn image(&self, path: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("image {path}"));
+        }
+    }
 }
 
 impl Drop for CheckBar {

@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::Result;
 use vaultfs::check::{self, Finding, Location, ProgressFile, Report, Severity};
 use vaultfs::repo::lock;
+use vaultfs::vfs::CONTENTS_SUFFIX;
 
 use crate::exit::{self, Outcome};
 use crate::output;
@@ -119,7 +120,17 @@ fn location(l: &Location) -> String {
         parts.push(format!("snapshot {}", s.short()));
     }
     if let Some(p) = &l.path {
-        parts.push(p.clone());
+        // Inside a disk image: the path the tree shows it at.
+        match &l.inner_path {
+            Some(i) => parts.push(format!("{p}{CONTENTS_SUFFIX}/{i}")),
+            None => parts.push(p.clone()),
+        }
+    }
+    if let Some(o) = l.offset {
+        parts.push(format!("offset {o}"));
+    }
+    if let Some(o) = l.image_offset {
+        parts.push(format!("(blob at image offset {o})"));
     }
     parts.join(" ")
 }
@@ -182,6 +193,15 @@ pub fn text(r: &Report) -> Vec<String> {
                 " ({} of the packs by an earlier run)",
                 st.packs_resumed
             ));
+        }
+    }
+    if st.images > 0 {
+        summary.push_str(&format!(
+            "; {} disk images: {} filesystems, {} directories, {} files, {} other entries walked",
+            st.images, st.image_volumes, st.image_dirs, st.image_files, st.image_others
+        ));
+        if st.image_bytes > 0 {
+            summary.push_str(&format!(", {} read in them", output::bytes(st.image_bytes)));
         }
     }
     out.push(summary);
