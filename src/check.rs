@@ -651,22 +651,34 @@ impl Checker<'_> {
     }
 
     /// Walks every snapshot's trees, each distinct tree once.
+    ///
+    /// Level by level: the trees of one level are read and parsed on
+    /// several threads (a vault of millions of directories is mostly tree
+    /// reads), then their findings and children are taken in order.
     fn walk_structure(&mut self, snapshots: &[(SnapshotId, Snapshot)]) {
         let mut seen: HashSet<Id> = HashSet::new();
         let mut missing_data: HashSet<Id> = HashSet::new();
-        for (sid, snap) in snapshots {
-            let mut stack = vec![(snap.tree, "/".to_string())];
-            while let Some((tid, path)) = stack.pop() {
-                if !seen.insert(tid) {
-                    continue;
-                }
+        let mut level: Vec<(Id, SnapshotId, String)> = snapshots
+            .iter()
+            .filter(|(_, snap)| seen.insert(snap.tree))
+            .map(|(sid, snap)| (snap.tree, *sid, "/".to_string()))
+            .collect();
+        while !level.is_empty() {
+            let this = &*self;
+            let read = crate::parallel::map(level, |(tid, sid, path)| {
+                let tree = this.read_tree(&tid);
+                Ok::<_, ()>((tid, sid, path, tree))
+            })
+            .unwrap_or_default();
+            let mut next = Vec::new();
+            for (tid, sid, path, tree) in read {
                 let loc = Location {
                     blob: Some(tid),
-                    snapshot: Some(*sid),
+                    snapshot: Some(sid),
                     path: Some(path.clone()),
                     ..Location::default()
                 };
-                let tree = match self.read_tree(&tid) {
+                let tree = match tree {
                     None => {
                         self.findings.push(finding(
                             Severity::Error,
@@ -709,14 +721,16 @@ impl Checker<'_> {
                 for node in &tree.nodes {
                     let child = join(&path, &node.name);
                     if let Some(sub) = node.subtree {
-                        stack.push((sub, child.clone()));
+                        if seen.insert(sub) {
+                            next.push((sub, sid, child.clone()));
+                        }
                     } else if node.node_type == NodeType::Dir {
                         self.findings.push(finding(
                             Severity::Error,
                             Kind::TreeDamaged,
                             Location {
                                 blob: Some(tid),
-                                snapshot: Some(*sid),
+                                snapshot: Some(sid),
                                 path: Some(child.clone()),
                                 ..Location::default()
                             },
@@ -730,7 +744,7 @@ impl Checker<'_> {
                                 Kind::BlobMissing,
                                 Location {
                                     blob: Some(*b),
-                                    snapshot: Some(*sid),
+                                    snapshot: Some(sid),
                                     path: Some(child.clone()),
                                     ..Location::default()
                                 },
@@ -740,6 +754,7 @@ impl Checker<'_> {
                     }
                 }
             }
+            level = next;
         }
     }
 
