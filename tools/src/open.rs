@@ -34,6 +34,31 @@ pub fn repository(global: &Global) -> Result<Repository> {
     Ok(Repository::open(backend, &password)?)
 }
 
+/// The snapshots `selectors` name (`latest` or id prefixes; every snapshot
+/// if there are none), each once, passing `selection`, oldest first.
+pub fn snapshots(
+    repo: &Repository,
+    selectors: &[String],
+    selection: &Selection,
+) -> Result<Vec<(Id, Snapshot)>> {
+    let mut snaps: Vec<(Id, Snapshot)> = if selectors.is_empty() {
+        load_snapshots(repo)?
+    } else {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut v = Vec::new();
+        for sel in selectors {
+            let (id, s) = find_snapshot(repo, sel, &SnapshotFilter::default())?;
+            if seen.insert(id) {
+                v.push((id, s));
+            }
+        }
+        v.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        v
+    };
+    snaps.retain(|(_, s)| selection.matches(s));
+    Ok(snaps)
+}
+
 /// The snapshot `selector` names: `latest` is the newest one passing the
 /// host/tag/path filters; an id prefix names one snapshot whatever the
 /// filters say, as in restic.

@@ -10,30 +10,14 @@ use std::process::Command;
 
 use common::{Env, Run};
 
-/// Deterministic, incompressible file content (so every data blob is large
-/// and the first bytes of the data pack are blob ciphertext).
-fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) as u8
-        })
-        .collect()
-}
-
 /// A vault with one snapshot of `src/` = {a, dir/b, dir/c}.
 fn good_vault() -> Env {
     let env = Env::init();
     let src = env.dir.path().join("src");
     fs::create_dir_all(src.join("dir")).expect("mkdir");
-    fs::write(src.join("a"), content(1, 40_000)).expect("write");
-    fs::write(src.join("dir/b"), content(2, 50_000)).expect("write");
-    fs::write(src.join("dir/c"), content(3, 60_000)).expect("write");
+    fs::write(src.join("a"), common::pseudo_random(1, 40_000)).expect("write");
+    fs::write(src.join("dir/b"), common::pseudo_random(2, 50_000)).expect("write");
+    fs::write(src.join("dir/c"), common::pseudo_random(3, 60_000)).expect("write");
     let mut c = env.cmd(&["backup", "--host", "h"]);
     c.arg("src").current_dir(env.dir.path());
     common::run_cmd(&mut c).ok();
@@ -270,14 +254,14 @@ fn offset_of_a(env: &Env) -> u64 {
     let backend = std::sync::Arc::new(LocalBackend::new(env.repo.clone()));
     let repo = Repository::open(backend, b"correct horse").expect("open");
     repo.load_index().expect("index");
-    let id = vaultfs::Id::hash(&content(1, 40_000));
+    let id = vaultfs::Id::hash(&common::pseudo_random(1, 40_000));
     let loc = repo.index().get(BlobType::Data, &id).expect("blob of a");
     u64::from(loc.blob.offset)
 }
 
 #[test]
 fn a_flipped_byte_in_a_blob_ciphertext() {
-    let blob_a = sha256_short(&content(1, 40_000));
+    let blob_a = sha256_short(&common::pseudo_random(1, 40_000));
     let report = fixture(
         |env, packs| flip(&packs[0], offset_of_a(env) + 100),
         1,

@@ -12,18 +12,6 @@ use std::path::{Path, PathBuf};
 
 use common::{Env, Run};
 
-fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn dir_files(dir: &Path) -> BTreeSet<PathBuf> {
     let mut out = BTreeSet::new();
     for d in fs::read_dir(dir).expect("read_dir").flatten() {
@@ -49,8 +37,8 @@ fn vault_with_copies() -> Copies {
     let env = Env::init();
     let src = env.dir.path().join("src");
     fs::create_dir_all(src.join("d")).expect("mkdir");
-    fs::write(src.join("a"), content(1, 200_000)).expect("write");
-    fs::write(src.join("d/b"), content(2, 100_000)).expect("write");
+    fs::write(src.join("a"), common::pseudo_random(1, 200_000)).expect("write");
+    fs::write(src.join("d/b"), common::pseudo_random(2, 100_000)).expect("write");
     // Another host for the second backup: no parent snapshot is looked
     // for (its trees are not indexed while the first index is away).
     let backup = |env: &Env, host: &str| {
@@ -108,7 +96,10 @@ fn restore_ok(env: &Env) {
     .ok();
     for (name, seed, len) in [("a", 1, 200_000), ("d/b", 2, 100_000)] {
         let got = fs::read(restored(&target, name)).expect("restored file");
-        assert!(got == content(seed, len), "{name} restored wrong");
+        assert!(
+            got == common::pseudo_random(seed, len),
+            "{name} restored wrong"
+        );
     }
 }
 
@@ -138,21 +129,6 @@ fn check(env: &Env, args: &[&str]) -> Run {
     env.run(&v)
 }
 
-/// restic's exit status for `args` on the vault (no lock, no cache).
-fn restic(env: &Env, args: &[&str]) -> i32 {
-    let bin = std::env::var_os("VAULTFS_TEST_RESTIC").unwrap_or_else(|| "restic".into());
-    std::process::Command::new(&bin)
-        .args(["--no-lock", "--no-cache", "-r"])
-        .arg(&env.repo)
-        .args(args)
-        .env("RESTIC_PASSWORD_FILE", &env.password_file)
-        .output()
-        .map(|o| o.status.code().unwrap_or(-1))
-        .unwrap_or_else(|e| {
-            panic!("cannot run restic ({e}): install it (apt-get install restic, as .ci/run does) or set VAULTFS_TEST_RESTIC")
-        })
-}
-
 #[test]
 fn one_damaged_copy_is_damage_but_nothing_is_lost() {
     // Either copy may be the one the index gives first: damage each in turn.
@@ -177,7 +153,7 @@ fn one_damaged_copy_is_damage_but_nothing_is_lost() {
             r.stdout
         );
         assert_ne!(
-            restic(env, &["check", "--read-data"]),
+            env.restic(&["check", "--read-data"]).code,
             0,
             "restic sees the damaged pack too"
         );

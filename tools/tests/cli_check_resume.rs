@@ -13,19 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::{Env, Run};
 
-/// Incompressible deterministic content.
-fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// A vault of `n` snapshots, each adding one file (so each backup writes a
 /// data pack and a tree pack), with a byte of one data pack flipped.
 fn vault(n: u64) -> (Env, PathBuf) {
@@ -33,7 +20,11 @@ fn vault(n: u64) -> (Env, PathBuf) {
     let src = env.dir.path().join("src");
     fs::create_dir_all(&src).expect("mkdir");
     for i in 0..n {
-        fs::write(src.join(format!("f{i}")), content(i + 1, 30_000)).expect("write");
+        fs::write(
+            src.join(format!("f{i}")),
+            common::pseudo_random(i + 1, 30_000),
+        )
+        .expect("write");
         let mut c = env.cmd(&["backup", "--host", "h"]);
         c.arg("src").current_dir(env.dir.path());
         common::run_cmd(&mut c).ok();
@@ -178,7 +169,7 @@ fn max_duration_stops_the_pass_and_the_exit_status_says_unfinished() {
     let env = Env::init();
     let src = env.dir.path().join("src");
     fs::create_dir_all(&src).expect("mkdir");
-    fs::write(src.join("a"), content(9, 10_000)).expect("write");
+    fs::write(src.join("a"), common::pseudo_random(9, 10_000)).expect("write");
     let mut c = env.cmd(&["backup", "--host", "h"]);
     c.arg("src").current_dir(env.dir.path());
     common::run_cmd(&mut c).ok();

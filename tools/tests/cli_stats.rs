@@ -6,39 +6,13 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::process::Command;
 
 use common::Env;
 
 fn restic_json(env: &Env, args: &[&str]) -> serde_json::Value {
-    let bin = std::env::var_os("VAULTFS_TEST_RESTIC").unwrap_or_else(|| "restic".into());
-    let out = Command::new(&bin)
-        .args(["--no-lock", "--no-cache", "-r"])
-        .arg(&env.repo)
-        .args(args)
-        .env("RESTIC_PASSWORD_FILE", &env.password_file)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run restic ({e}): install it (apt-get install restic, as .ci/run does) or set VAULTFS_TEST_RESTIC")
-        });
-    assert!(
-        out.status.success(),
-        "restic {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("restic json")
-}
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    let r = env.restic(args);
+    assert_eq!(r.code, 0, "restic {args:?}: {}", r.stderr);
+    serde_json::from_str(r.stdout.trim()).expect("restic json")
 }
 
 /// Three snapshots of a changing tree (two hosts): random and text files,
@@ -47,8 +21,12 @@ fn vault() -> Env {
     let env = Env::init();
     let src = env.dir.path().join("src");
     fs::create_dir_all(src.join("sub/deeper")).expect("mkdir");
-    fs::write(src.join("random.bin"), noise(1, 3_000_000)).expect("write");
-    fs::write(src.join("sub/copy.bin"), noise(1, 3_000_000)).expect("write");
+    fs::write(src.join("random.bin"), common::pseudo_random(1, 3_000_000)).expect("write");
+    fs::write(
+        src.join("sub/copy.bin"),
+        common::pseudo_random(1, 3_000_000),
+    )
+    .expect("write");
     fs::write(src.join("empty"), b"").expect("write");
     let text: String = (0..40_000)
         .map(|i| format!("line {} of the log\n", i % 977))

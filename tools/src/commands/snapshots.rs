@@ -1,13 +1,10 @@
 //! `snapshots`: list snapshots as restic does, as a table or as restic's
 //! JSON array (`id`, `short_id` and the snapshot's own fields).
 
-use std::collections::BTreeSet;
-
 use anyhow::Result;
 use serde::Serialize;
 use vaultfs::Id;
-use vaultfs::snapshot::select::SnapshotFilter;
-use vaultfs::snapshot::{Snapshot, find_snapshot, load_snapshots};
+use vaultfs::snapshot::Snapshot;
 
 use crate::exit::Outcome;
 use crate::output::{self, Table};
@@ -25,21 +22,7 @@ struct JsonSnapshot<'a> {
 /// Lists the selected snapshots.
 pub fn run(global: &Global, plan: &SnapshotsPlan) -> Result<Outcome> {
     let repo = crate::open::repository(global)?;
-    let mut snaps: Vec<(Id, Snapshot)> = if plan.selectors.is_empty() {
-        load_snapshots(&repo)?
-    } else {
-        let mut seen = BTreeSet::new();
-        let mut v = Vec::new();
-        for sel in &plan.selectors {
-            let (id, s) = find_snapshot(&repo, sel, &SnapshotFilter::default())?;
-            if seen.insert(id) {
-                v.push((id, s));
-            }
-        }
-        v.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-        v
-    };
-    snaps.retain(|(_, s)| plan.selection.matches(s));
+    let snaps = crate::open::snapshots(&repo, &plan.selectors, &plan.selection)?;
     if global.output.json {
         let list: Vec<JsonSnapshot> = snaps
             .iter()

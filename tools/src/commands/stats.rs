@@ -1,12 +1,7 @@
 //! `stats`: sizes of snapshots, restored or as stored, in restic's modes
 //! and words.
 
-use std::collections::BTreeSet;
-
 use anyhow::{Context, Result};
-use vaultfs::Id;
-use vaultfs::snapshot::select::SnapshotFilter;
-use vaultfs::snapshot::{Snapshot, find_snapshot, load_snapshots};
 use vaultfs::stats::{self, Mode};
 
 use crate::exit::Outcome;
@@ -17,20 +12,7 @@ use crate::plan::{Global, StatsPlan};
 pub fn run(global: &Global, plan: &StatsPlan) -> Result<Outcome> {
     let repo = crate::open::repository(global)?;
     repo.load_index().context("loading the index")?;
-    let mut snaps: Vec<(Id, Snapshot)> = if plan.selectors.is_empty() {
-        load_snapshots(&repo)?
-    } else {
-        let mut seen = BTreeSet::new();
-        let mut v = Vec::new();
-        for sel in &plan.selectors {
-            let (id, s) = find_snapshot(&repo, sel, &SnapshotFilter::default())?;
-            if seen.insert(id) {
-                v.push((id, s));
-            }
-        }
-        v
-    };
-    snaps.retain(|(_, s)| plan.selection.matches(s));
+    let snaps = crate::open::snapshots(&repo, &plan.selectors, &plan.selection)?;
     let st = stats::stats(&repo, &snaps, plan.mode)?;
     if global.output.json {
         output::json(&st)?;
