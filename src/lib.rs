@@ -29,6 +29,7 @@ pub mod error;
 pub mod filter;
 pub mod id;
 pub mod parallel;
+pub mod prune;
 pub mod repair;
 pub mod repo;
 pub mod restore;

@@ -112,9 +112,13 @@ pub struct LockGuard {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Takes a lock, failing if a conflicting live lock exists.
-pub fn acquire(repo: &Arc<Repository>, exclusive: bool) -> Result<LockGuard> {
+/// Fails when a live lock other than `ours` conflicts with taking one
+/// (`exclusive` or shared).
+fn conflict(repo: &Repository, exclusive: bool, ours: Option<&Id>) -> Result<()> {
     for (id, l) in list_locks(repo)? {
+        if Some(&id) == ours {
+            continue;
+        }
         if (exclusive || l.exclusive) && !l.is_stale() {
             return Err(Error::new(
                 ErrorKind::Locked,
@@ -131,7 +135,22 @@ pub fn acquire(repo: &Arc<Repository>, exclusive: bool) -> Result<LockGuard> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Takes a lock, failing if a conflicting live lock exists.
+pub fn acquire(repo: &Arc<Repository>, exclusive: bool) -> Result<LockGuard> {
+    conflict(repo, exclusive, None)?;
     let mut current = repo.save_unpacked(FileType::Lock, &LockFile::new(exclusive))?;
+    // Two processes can both find no conflict and then both write their
+    // lock (a backup and a prune starting together). Looking again once
+    // ours is written closes that gap, as restic does: of two conflicting
+    // writers at least the later one sees the other (both may give up,
+    // neither goes on beside the other).
+    if let Err(e) = conflict(repo, exclusive, Some(&current)) {
+        let _ = repo.backend().remove(FileType::Lock, &current.to_hex());
+        return Err(e);
+    }
     let (tx, rx) = mpsc::channel::<()>();
     let repo = repo.clone();
     let thread = std::thread::Builder::new()

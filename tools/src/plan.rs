@@ -104,6 +104,8 @@ pub enum Command {
     RepairIndex(vaultfs::repair::IndexOptions),
     /// `repair snapshots`.
     RepairSnapshots(vaultfs::repair::SnapshotOptions),
+    /// `prune`.
+    Prune(vaultfs::prune::PruneOptions),
     /// `generate`.
     Generate(GeneratePlan),
 }
@@ -414,6 +416,13 @@ impl Plan {
                     dry_run: a.dry_run,
                 })
             }
+            cli::Command::Prune(a) => Command::Prune(vaultfs::prune::PruneOptions {
+                max_unused: a.max_unused,
+                max_repack_size: a.max_repack_size,
+                repack_uncompressed: a.repack_uncompressed,
+                dry_run: a.dry_run,
+                stop_after: a.test_stop_after,
+            }),
             cli::Command::Generate(a) => Command::Generate(GeneratePlan {
                 completion: a.completion,
                 man: a.man,
