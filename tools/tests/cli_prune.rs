@@ -571,7 +571,7 @@ fn backup_racing_prune_loses_nothing() {
     let files: Vec<(String, u64, usize)> = (0..60)
         .map(|i| (format!("f{i:03}"), 100 + i, 120_000))
         .collect();
-    let mut written: Vec<(String, Vec<(String, u64, usize)>)> = Vec::new();
+    let mut written: Vec<Vec<(String, u64, usize)>> = Vec::new();
     let mut prunes = 0u32;
     for round in 0..6u64 {
         let src = src(&env);
@@ -622,7 +622,7 @@ fn backup_racing_prune_loses_nothing() {
             );
         }
         if bo.status.success() {
-            written.push((String::new(), these));
+            written.push(these);
         }
         checks_clean(&env);
     }
@@ -636,7 +636,7 @@ fn backup_racing_prune_loses_nothing() {
         let t = target.display().to_string();
         env.run(&["restore", &snap, "--target", &t]).ok();
         let got = tree_files(&target.join(&rel));
-        let matches = written.iter().any(|(_, set)| {
+        let matches = written.iter().any(|set| {
             got.len() == set.len()
                 && set
                     .iter()
