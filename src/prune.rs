@@ -127,6 +127,10 @@ pub struct PruneOptions {
     /// Repack packs holding uncompressed blobs (repository version 2),
     /// compressing them.
     pub repack_uncompressed: bool,
+    /// Also merge packs below 80% of the pack size (restic's
+    /// `--repack-small`); without it only packs below 1/25 of it are
+    /// merged, and only when there are at least 10 of them.
+    pub repack_small: bool,
     /// Only compute and report the plan.
     pub dry_run: bool,
     /// Stop after this stage (tests).
@@ -434,6 +438,15 @@ fn plan(
     let mut repack = BTreeSet::new();
     let mut delete = BTreeSet::new();
     let mut candidates: Vec<PackId> = Vec::new();
+    let mut small: Vec<PackId> = Vec::new();
+    // restic 0.14: fully used packs below 1/25 of the pack size (80% with
+    // `repack_small`) are worth merging, if there are at least 10 of them
+    // (fewer would be repacked again and again).
+    let target = if opts.repack_small {
+        PACK_SIZE as u64 / 5 * 4
+    } else {
+        PACK_SIZE as u64 / 25
+    };
     let mut repack_bytes = 0u64;
     let mut unused_bytes = 0u64;
     let mut removed_bytes = 0u64;
@@ -462,23 +475,34 @@ fn plan(
                 }
             }
         } else if info.duplicates == 0 && info.unused == 0 && !must_compress && !mixed {
-            keep.insert(*id);
+            if size >= target {
+                keep.insert(*id);
+            } else {
+                small.push(*id);
+            }
         } else {
             candidates.push(*id);
         }
     }
-    // restic's order: tree (and mixed) packs first, then by the unused
-    // share, largest first.
+    if small.len() < 10 {
+        keep.extend(small);
+    } else {
+        candidates.extend(small);
+    }
+    // restic's order: tree (and mixed) packs first, then small packs, then
+    // by the unused share, largest first.
     let unused_of = |id: &PackId| -> (u64, u64) {
         let size = sizes.get(id).copied().unwrap_or(0);
         let used = infos.get(id).map_or(0, used_bytes);
         (size.saturating_sub(used), used)
     };
+    let is_small = |id: &PackId| sizes.get(id).copied().unwrap_or(0) < target;
     candidates.sort_by(|a, b| {
         let ta = infos.get(a).is_some_and(|i| i.has_tree);
         let tb = infos.get(b).is_some_and(|i| i.has_tree);
         let ((ua, sa), (ub, sb)) = (unused_of(a), unused_of(b));
         tb.cmp(&ta)
+            .then_with(|| is_small(b).cmp(&is_small(a)))
             .then_with(|| (u128::from(ub) * u128::from(sa)).cmp(&(u128::from(ua) * u128::from(sb))))
             .then(a.cmp(b))
     });
@@ -492,14 +516,14 @@ fn plan(
         let size = sizes.get(&id).copied().unwrap_or(0);
         let (unused_here, _) = unused_of(&id);
         let reached_limit =
-            unused_bytes.saturating_sub(removed_bytes + repack_removed_bytes) <= limit;
+            unused_bytes.saturating_sub(removed_bytes + repack_removed_bytes) < limit;
         let forced = info.duplicates > 0
             || info.has_tree
             || (version2 && opts.repack_uncompressed && info.uncompressed);
-        let do_repack = if repack_bytes.saturating_add(size) > max_repack {
+        let do_repack = if repack_bytes.saturating_add(size) >= max_repack {
             false
         } else {
-            forced || !reached_limit
+            forced || !reached_limit || is_small(&id)
         };
         if do_repack {
             repack.insert(id);

@@ -175,6 +175,10 @@ pub struct PruneArgs {
     /// (repository version 2).
     #[arg(long)]
     pub repack_uncompressed: bool,
+    /// Also merge packs below 80% of the pack size (by default only packs
+    /// below 1/25 of it, when there are at least 10).
+    #[arg(long)]
+    pub repack_small: bool,
     /// Only show what would be done; change nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,

@@ -420,6 +420,7 @@ impl Plan {
                 max_unused: a.max_unused,
                 max_repack_size: a.max_repack_size,
                 repack_uncompressed: a.repack_uncompressed,
+                repack_small: a.repack_small,
                 dry_run: a.dry_run,
                 stop_after: a.test_stop_after,
             }),
