@@ -894,3 +894,42 @@ pub fn prune(
     report.freed_bytes = report.total_bytes.saturating_sub(report.total_after);
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_unused_parses_like_restic() {
+        assert_eq!(MaxUnused::parse("5%"), Some(MaxUnused::Percent(5.0)));
+        assert_eq!(MaxUnused::parse("0%"), Some(MaxUnused::Percent(0.0)));
+        assert_eq!(MaxUnused::parse("unlimited"), Some(MaxUnused::Unlimited));
+        assert_eq!(MaxUnused::parse("2G"), Some(MaxUnused::Bytes(2 << 30)));
+        assert_eq!(MaxUnused::parse("100"), Some(MaxUnused::Bytes(100)));
+        for bad in ["100%", "-1%", "x", "5X", ""] {
+            assert_eq!(MaxUnused::parse(bad), None, "{bad}");
+        }
+        // A share of the size after the prune: 20% unused of the whole is
+        // a quarter of the used bytes.
+        assert_eq!(MaxUnused::Percent(20.0).limit(1000), 250);
+        assert_eq!(MaxUnused::Percent(0.0).limit(1000), 0);
+        assert_eq!(MaxUnused::Unlimited.limit(1000), u64::MAX);
+    }
+
+    #[test]
+    fn entry_size_counts_the_header_entry() {
+        let b = PackedBlob {
+            blob_type: BlobType::Data,
+            id: Id::hash(b"x"),
+            offset: 0,
+            length: 100,
+            uncompressed_length: None,
+        };
+        assert_eq!(entry_size(&b), 137);
+        let c = PackedBlob {
+            uncompressed_length: Some(500),
+            ..b
+        };
+        assert_eq!(entry_size(&c), 141);
+    }
+}

@@ -649,3 +649,43 @@ fn backup_racing_prune_loses_nothing() {
         );
     }
 }
+
+/// Many small, fully used packs (one per backup of a small file) are
+/// merged when there are at least 10 of them, as restic 0.14 does; fewer
+/// stay as they are.
+#[test]
+fn small_packs_are_merged_from_ten_on() {
+    let env = Env::init();
+    let files: Vec<File> = [
+        ("s0", 20),
+        ("s1", 21),
+        ("s2", 22),
+        ("s3", 23),
+        ("s4", 24),
+        ("s5", 25),
+        ("s6", 26),
+        ("s7", 27),
+        ("s8", 28),
+        ("s9", 29),
+        ("s10", 30),
+        ("s11", 31),
+    ]
+    .iter()
+    .map(|(n, s)| (*n, *s as u64, 20_000))
+    .collect();
+    for i in 0..files.len() {
+        backup(&env, &files[..=i], false);
+    }
+    let before = packs(&env).len();
+    let r = prune(&env, &[]);
+    assert_eq!(r["delete"], 0, "{r}");
+    let after = packs(&env).len();
+    assert!(after <= 2, "{before} packs became {after}");
+    checks_clean(&env);
+    let snaps = restic_snapshots(&env);
+    restores(&env, &snaps[11], &files);
+    restores(&env, &snaps[4], &files[..5]);
+    // Two packs now: nothing left to merge.
+    let again = prune(&env, &[]);
+    assert_eq!(again["repack"], 0, "{again}");
+}
