@@ -725,14 +725,17 @@ fn encode(
         Compression::Off => None,
     };
     let recompress = level.is_some() && b.uncompressed_length.is_none();
-    if let (Some(enc), false) = (&enc, recompress) {
-        return Ok(Blob {
-            blob_type: b.blob_type,
-            id: b.id,
-            uncompressed: b.uncompressed_length,
-            stored: Stored::Encrypted(enc.clone()),
-        });
-    }
+    let enc = match (enc, recompress) {
+        (Some(e), false) => {
+            return Ok(Blob {
+                blob_type: b.blob_type,
+                id: b.id,
+                uncompressed: b.uncompressed_length,
+                stored: Stored::Encrypted(e),
+            });
+        }
+        (e, _) => e,
+    };
     let Some(level) = level else {
         return Ok(Blob {
             blob_type: b.blob_type,
