@@ -6,18 +6,21 @@
 #   tools/bench/prune-bench.sh
 #
 # The vault is made once by SNAPSHOTS `vaultfs backup` runs of a tree of
-# FILES files; before each run CHANGE files get new incompressible content
-# (AES-CTR keystream) of FILE_SIZE bytes, so each snapshot adds about
-# CHANGE * FILE_SIZE bytes (defaults: 5000 snapshots, 400 KiB each: ~2 GiB).
+# FILES files; before each run the next CHANGE files (round robin) get new
+# incompressible content (AES-CTR keystream) of FILE_SIZE bytes, so each
+# snapshot adds CHANGE * FILE_SIZE bytes (defaults: 5000 snapshots of 25
+# new 16 KiB files: ~2 GiB) and a file's content lives FILES / CHANGE = 8
+# snapshots.
 # Every 250 backups the index is folded into few files (`repair index`),
 # as a real vault's would be by its prunes. Then every snapshot but each
-# KEEP_EVERY-th is forgotten (its file removed), and the vault is copied
+# KEEP_EVERY-th is forgotten (its file removed: about 20% of the data,
+# spread over all packs, is then unused), and the vault is copied
 # twice: `vaultfs prune` runs on one copy, `restic prune` on the other,
 # each under /usr/bin/time -f '%e %U %S %M' (both with their default
 # --max-unused 5%). Both results are checked with `restic check` and the
 # sizes of data/ before and after are printed.
 #
-# Environment: SNAPSHOTS=5000 FILES=200 CHANGE=1 FILE_SIZE=409600
+# Environment: SNAPSHOTS=5000 FILES=200 CHANGE=25 FILE_SIZE=16384
 #   KEEP_EVERY=10 BENCH=${TMPDIR:-/tmp}/vaultfs-prune-bench
 #   VAULTFS_BIN=<repo>/target/release/vaultfs  RESTIC_BIN=restic
 set -euo pipefail
@@ -26,8 +29,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 SNAPSHOTS=${SNAPSHOTS:-5000}
 FILES=${FILES:-200}
-CHANGE=${CHANGE:-1}
-FILE_SIZE=${FILE_SIZE:-409600}
+CHANGE=${CHANGE:-25}
+FILE_SIZE=${FILE_SIZE:-16384}
 KEEP_EVERY=${KEEP_EVERY:-10}
 BENCH=${BENCH:-${TMPDIR:-/tmp}/vaultfs-prune-bench}
 VAULTFS_BIN=${VAULTFS_BIN:-$top/target/release/vaultfs}
@@ -56,9 +59,11 @@ if [ ! -f "$BENCH/made" ]; then
     "$VAULTFS_BIN" -r "$repo" init > /dev/null
     start=$(date +%s)
     for s in $(seq 1 "$SNAPSHOTS"); do
-        for c in $(seq 1 "$CHANGE"); do
+        # One keystream cut into the CHANGE new file contents.
+        keystream "$s" $((CHANGE * FILE_SIZE)) | split -b "$FILE_SIZE" -d -a 4 - "$BENCH/new."
+        for c in $(seq 0 $((CHANGE - 1))); do
             f=$(( (s * CHANGE + c) % FILES ))
-            keystream "$s-$c" "$FILE_SIZE" > "$src/d$((f % 10))/f$f"
+            mv "$BENCH/new.$(printf %04d "$c")" "$src/d$((f % 10))/f$f"
         done
         "$VAULTFS_BIN" -r "$repo" -q backup --host bench "$src" > /dev/null
         if [ $((s % 250)) -eq 0 ]; then
