@@ -724,7 +724,13 @@ fn encode(
         Compression::Level(l) => Some(l),
         Compression::Off => None,
     };
-    let recompress = level.is_some() && b.uncompressed_length.is_none();
+    // Uncompressed data blobs stay as they are unless asked: vaultfs stores
+    // a blob uncompressed when zstd could not shrink it, so trying again
+    // would mostly cost CPU (2 GiB of it in prune-bench.sh). Trees are
+    // small and compress well: always.
+    let recompress = level.is_some()
+        && b.uncompressed_length.is_none()
+        && (always_compress || b.blob_type == BlobType::Tree);
     let enc = match (enc, recompress) {
         (Some(e), false) => {
             return Ok(Blob {
