@@ -689,3 +689,67 @@ fn small_packs_are_merged_from_ten_on() {
     let again = prune(&env, &[]);
     assert_eq!(again["repack"], 0, "{again}");
 }
+
+/// Every blob's entry in restic's index: (type, uncompressed length).
+fn restic_index_entries(env: &Env) -> Vec<(String, Option<u64>)> {
+    let mut out = Vec::new();
+    for id in restic_ok(env, &["list", "index"]).stdout.split_whitespace() {
+        let idx = restic_ok(env, &["cat", "index", id]).json();
+        for p in idx["packs"].as_array().expect("packs") {
+            for b in p["blobs"].as_array().expect("blobs") {
+                out.push((
+                    b["type"].as_str().expect("type").to_string(),
+                    b["uncompressed_length"].as_u64(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `--repack-uncompressed` compresses what a backup with `--compression
+/// off` stored as it was (restic's index then gives every blob an
+/// uncompressed length); without it data blobs stay as they are.
+#[test]
+fn repack_uncompressed_compresses() {
+    let env = Env::init();
+    let src = src(&env);
+    fs::create_dir_all(&src).expect("mkdir");
+    let text: Vec<u8> = (0..200_000u32)
+        .flat_map(|i| format!("line {} of a compressible file\n", i % 1000).into_bytes())
+        .collect();
+    fs::write(src.join("t.txt"), &text).expect("write");
+    let s = src.display().to_string();
+    env.run(&["backup", "--compression", "off", &s]).ok();
+    let data = |env: &Env| -> Vec<Option<u64>> {
+        restic_index_entries(env)
+            .into_iter()
+            .filter(|(t, _)| t == "data")
+            .map(|(_, u)| u)
+            .collect()
+    };
+    assert!(data(&env).iter().all(Option::is_none));
+    prune(&env, &[]);
+    assert!(
+        data(&env).iter().all(Option::is_none),
+        "copied as they were"
+    );
+    let before = data_size(&env);
+    let r = prune(&env, &["--repack-uncompressed"]);
+    assert!(r["repack"].as_u64().unwrap_or(0) > 0, "{r}");
+    let after = data(&env);
+    assert!(
+        !after.is_empty() && after.iter().all(Option::is_some),
+        "{after:?}"
+    );
+    assert!(data_size(&env) < before / 2);
+    checks_clean(&env);
+    let target = env.dir.path().join("r");
+    let t = target.display().to_string();
+    restic_ok(&env, &["restore", "latest", "--target", &t]);
+    let rel = src.strip_prefix("/").expect("absolute");
+    assert!(fs::read(target.join(rel).join("t.txt")).expect("restored") == text);
+    // Nothing left to compress.
+    let again = prune(&env, &["--repack-uncompressed"]);
+    assert_eq!(again["repack"], 0, "{again}");
+}
