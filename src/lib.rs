@@ -30,6 +30,7 @@ pub mod filter;
 pub mod forget;
 pub mod id;
 pub mod parallel;
+pub mod prune;
 pub mod repair;
 pub mod repo;
 pub mod restore;

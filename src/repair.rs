@@ -368,14 +368,29 @@ fn rebuild_index_split(
         }
     }
 
-    // Write the new index: whole packs, a file closed once it holds
-    // `max_blobs` blobs (restic's rule). The old files' ids go into the
-    // last file's `supersedes`, as restic does.
     report.packs_indexed = new.len() as u64;
+    report.blobs_indexed = new.values().map(|b| b.len() as u64).sum();
+    let (written, removed) = replace_index(repo, &new, &old_ids, max_blobs)?;
+    report.index_files_written = written;
+    report.index_files_removed = removed;
+    Ok(report)
+}
+
+/// Writes an index describing exactly `packs` (whole packs per file, a file
+/// closed once it holds `max_blobs` blobs, restic's rule; the last file
+/// lists `old_ids` in `supersedes`, as restic does), then removes the old
+/// index files `old_ids`. Returns the files written and removed. An error
+/// while writing leaves the old index untouched; one while removing leaves
+/// old and new files side by side (duplicate entries, which are allowed).
+pub(crate) fn replace_index(
+    repo: &Repository,
+    packs: &BTreeMap<PackId, Vec<PackedBlob>>,
+    old_ids: &[Id],
+    max_blobs: usize,
+) -> Result<(Vec<Id>, Vec<Id>)> {
     let mut chunks: Vec<IndexFile> = Vec::new();
     let mut current = IndexFile::default();
-    for (id, blobs) in &new {
-        report.blobs_indexed += blobs.len() as u64;
+    for (id, blobs) in packs {
         current.add_pack(*id, blobs);
         if current.blob_count() >= max_blobs {
             chunks.push(std::mem::take(&mut current));
@@ -385,17 +400,19 @@ fn rebuild_index_split(
         chunks.push(current);
     }
     if let Some(last) = chunks.last_mut() {
-        last.supersedes = old_ids.clone();
+        last.supersedes = old_ids.to_vec();
     }
+    let mut written = Vec::new();
     for f in &chunks {
         let id = repo
             .save_unpacked(FileType::Index, f)
             .map_err(|e| e.context("writing the new index (the old one is still in place)"))?;
-        report.index_files_written.push(id);
+        written.push(id);
     }
-    let written: HashSet<Id> = report.index_files_written.iter().copied().collect();
+    let new_ids: HashSet<Id> = written.iter().copied().collect();
+    let mut removed = Vec::new();
     for id in old_ids {
-        if written.contains(&id) {
+        if new_ids.contains(id) {
             continue;
         }
         repo.backend()
@@ -404,14 +421,14 @@ fn rebuild_index_split(
                 Error::io(
                     format!(
                         "removing old index file {id} (the new index is complete; \
-                         remove the remaining old index files or run repair again)"
+                         remove the remaining old index files or run the command again)"
                     ),
                     e,
                 )
             })?;
-        report.index_files_removed.push(id);
+        removed.push(*id);
     }
-    Ok(report)
+    Ok((written, removed))
 }
 
 /// How to repair snapshots.

@@ -236,6 +236,31 @@ impl Index {
         out
     }
 
+    /// Every indexed copy of every blob (first locations and the copies
+    /// in other packs), unordered: what each pack holds, as the index
+    /// describes it.
+    pub fn all_copies(&self) -> impl Iterator<Item = BlobLocation> + '_ {
+        let firsts = [BlobType::Data, BlobType::Tree]
+            .into_iter()
+            .flat_map(move |t| self.map(t).iter().map(move |(id, e)| (t, *id, *e)));
+        let extras = self
+            .extra
+            .iter()
+            .flat_map(|((t, id), es)| es.iter().map(move |e| (*t, *id, *e)));
+        firsts.chain(extras).filter_map(move |(t, id, e)| {
+            Some(BlobLocation {
+                pack: *self.packs.get(e.pack as usize)?,
+                blob: PackedBlob {
+                    blob_type: t,
+                    id,
+                    offset: e.offset,
+                    length: e.length,
+                    uncompressed_length: (e.uncompressed != 0).then_some(e.uncompressed),
+                },
+            })
+        })
+    }
+
     /// Number of known blobs of a type.
     pub fn len(&self, t: BlobType) -> usize {
         self.map(t).len()

@@ -112,49 +112,44 @@ pub struct LockGuard {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The error for a live lock that conflicts with the one wanted.
-fn conflict(id: &Id, l: &LockFile) -> Error {
-    Error::new(
-        ErrorKind::Locked,
-        format!(
-            "repository is already locked {}by PID {} on {} by {} (since {}); lock {}\n\
-             if that process is gone, run `vaultfs unlock`",
-            if l.exclusive { "exclusively " } else { "" },
-            l.pid,
-            l.hostname,
-            l.username,
-            l.time,
-            id.short()
-        ),
-    )
-}
-
-/// A live lock other than `own` that conflicts with an `exclusive` (or
-/// shared) one.
-fn conflicting(repo: &Repository, exclusive: bool, own: Option<&Id>) -> Result<Option<Error>> {
+/// Fails when a live lock other than `ours` conflicts with taking one
+/// (`exclusive` or shared).
+fn conflict(repo: &Repository, exclusive: bool, ours: Option<&Id>) -> Result<()> {
     for (id, l) in list_locks(repo)? {
-        if Some(&id) != own && (exclusive || l.exclusive) && !l.is_stale() {
-            return Ok(Some(conflict(&id, &l)));
+        if Some(&id) == ours {
+            continue;
+        }
+        if (exclusive || l.exclusive) && !l.is_stale() {
+            return Err(Error::new(
+                ErrorKind::Locked,
+                format!(
+                    "repository is already locked {}by PID {} on {} by {} (since {}); lock {}\n\
+                     if that process is gone, run `vaultfs unlock`",
+                    if l.exclusive { "exclusively " } else { "" },
+                    l.pid,
+                    l.hostname,
+                    l.username,
+                    l.time,
+                    id.short()
+                ),
+            ));
         }
     }
-    Ok(None)
+    Ok(())
 }
 
 /// Takes a lock, failing if a conflicting live lock exists.
 pub fn acquire(repo: &Arc<Repository>, exclusive: bool) -> Result<LockGuard> {
-    if let Some(e) = conflicting(repo, exclusive, None)? {
-        return Err(e);
-    }
+    conflict(repo, exclusive, None)?;
     let mut current = repo.save_unpacked(FileType::Lock, &LockFile::new(exclusive))?;
-    // Two processes may have looked at the same time and both found the
-    // way free; looking again after writing, at least the later one sees
-    // the other's lock and backs off (both may: never both proceed).
-    match conflicting(repo, exclusive, Some(&current)) {
-        Ok(None) => {}
-        Ok(Some(e)) | Err(e) => {
-            let _ = repo.backend().remove(FileType::Lock, &current.to_hex());
-            return Err(e);
-        }
+    // Two processes can both find no conflict and then both write their
+    // lock (a backup and a prune starting together). Looking again once
+    // ours is written closes that gap, as restic does: of two conflicting
+    // writers at least the later one sees the other (both may give up,
+    // neither goes on beside the other).
+    if let Err(e) = conflict(repo, exclusive, Some(&current)) {
+        let _ = repo.backend().remove(FileType::Lock, &current.to_hex());
+        return Err(e);
     }
     let (tx, rx) = mpsc::channel::<()>();
     let repo = repo.clone();

@@ -153,8 +153,63 @@ pub enum Command {
     /// and forget the snapshots that need lost data.
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// Remove the data no snapshot needs (restic's `prune`).
+    ///
+    /// Walks every snapshot's trees, then deletes packs without a used
+    /// blob and repacks partly used packs while more than --max-unused of
+    /// the vault would stay unused. Packs no index names are deleted. New
+    /// packs and the new index are written before anything is removed, so
+    /// an interrupted prune loses nothing. Takes the exclusive lock.
+    /// Exit status: 0 done (or planned, with --dry-run), 1 error (nothing
+    /// is deleted when a snapshot, tree or needed pack cannot be read).
+    Prune(PruneArgs),
     /// Write shell completions or man pages.
     Generate(GenerateArgs),
+}
+
+/// `prune` arguments.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Unused space allowed to remain: `P%` of the vault's size after the
+    /// prune, a size (`500M`, `2G`) or `unlimited`.
+    #[arg(long, default_value = "5%", value_parser = parse_max_unused)]
+    pub max_unused: vaultfs::prune::MaxUnused,
+    /// Repack at most this much (a size: `500M`, `2G`).
+    #[arg(long, value_parser = parse_size)]
+    pub max_repack_size: Option<u64>,
+    /// Also repack packs holding uncompressed blobs, compressing them
+    /// (repository version 2).
+    #[arg(long)]
+    pub repack_uncompressed: bool,
+    /// Also merge packs below 80% of the pack size (by default only packs
+    /// below 1/25 of it, when there are at least 10).
+    #[arg(long)]
+    pub repack_small: bool,
+    /// Only show what would be done; change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// For testing only: stop after a stage (packs, index, old-index).
+    #[arg(long, env = "VAULTFS_TEST_PRUNE_STOP_AFTER", hide = true, value_parser = parse_stop_after)]
+    pub test_stop_after: Option<vaultfs::prune::StopAfter>,
+}
+
+fn parse_max_unused(s: &str) -> Result<vaultfs::prune::MaxUnused, String> {
+    vaultfs::prune::MaxUnused::parse(s)
+        .ok_or_else(|| format!("{s:?} is not P% (0 <= P < 100), a size (500M, 2G) or unlimited"))
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    vaultfs::prune::parse_size(s).ok_or_else(|| format!("{s:?} is not a size like 500M or 2G"))
+}
+
+fn parse_stop_after(s: &str) -> Result<vaultfs::prune::StopAfter, String> {
+    use vaultfs::prune::StopAfter;
+    match s {
+        "packs" => Ok(StopAfter::Packs),
+        "index" => Ok(StopAfter::Index),
+        "old-index" => Ok(StopAfter::OldIndex),
+        _ => Err(format!("{s:?} is not packs, index or old-index")),
+    }
 }
 
 /// `key` subcommands.
@@ -571,6 +626,16 @@ pub struct ForgetArgs {
     /// Show what would be removed, remove nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Prune afterwards if snapshots were removed (with --dry-run, show
+    /// what that prune would do).
+    #[arg(long)]
+    pub prune: bool,
+    /// With --prune: unused space allowed to remain (see `prune`).
+    #[arg(long, default_value = "5%", value_parser = parse_max_unused, requires = "prune")]
+    pub max_unused: vaultfs::prune::MaxUnused,
+    /// With --prune: repack at most this much.
+    #[arg(long, value_parser = parse_size, requires = "prune")]
+    pub max_repack_size: Option<u64>,
 }
 
 fn parse_within(s: &str) -> Result<vaultfs::forget::Within, String> {

@@ -108,6 +108,8 @@ pub enum Command {
     RepairIndex(vaultfs::repair::IndexOptions),
     /// `repair snapshots`.
     RepairSnapshots(vaultfs::repair::SnapshotOptions),
+    /// `prune`.
+    Prune(vaultfs::prune::PruneOptions),
     /// `generate`.
     Generate(GeneratePlan),
 }
@@ -365,6 +367,8 @@ pub struct ForgetPlan {
     pub selection: Selection,
     /// Remove nothing.
     pub dry_run: bool,
+    /// Prune afterwards with these options.
+    pub prune: Option<vaultfs::prune::PruneOptions>,
 }
 
 /// `check` arguments.
@@ -467,6 +471,14 @@ impl Plan {
                     dry_run: a.dry_run,
                 })
             }
+            cli::Command::Prune(a) => Command::Prune(vaultfs::prune::PruneOptions {
+                max_unused: a.max_unused,
+                max_repack_size: a.max_repack_size,
+                repack_uncompressed: a.repack_uncompressed,
+                repack_small: a.repack_small,
+                dry_run: a.dry_run,
+                stop_after: a.test_stop_after,
+            }),
             cli::Command::Generate(a) => Command::Generate(GeneratePlan {
                 completion: a.completion,
                 man: a.man,
@@ -581,6 +593,12 @@ fn forget(a: cli::ForgetArgs) -> Result<ForgetPlan> {
         group_by: a.group_by,
         selection: selection(a.filter),
         dry_run: a.dry_run,
+        prune: a.prune.then(|| vaultfs::prune::PruneOptions {
+            max_unused: a.max_unused,
+            max_repack_size: a.max_repack_size,
+            dry_run: a.dry_run,
+            ..vaultfs::prune::PruneOptions::default()
+        }),
     })
 }
 

@@ -309,3 +309,48 @@ fn by_id_and_refusals() {
     assert_eq!(forget(&env, &["--keep-within", "3 weeks"]).code, 2);
     assert_eq!(restic(&env, &["check"]).code, 0);
 }
+
+#[test]
+fn forget_with_prune_frees_the_space_of_the_removed_snapshots() {
+    let env = Env::init();
+    let src = env.dir.path().join("src");
+    fs::create_dir_all(&src).expect("mkdir");
+    for i in 0..3u64 {
+        // Each snapshot holds only its own 300 kB of incompressible data.
+        fs::write(src.join("f"), common::pseudo_random(i + 1, 300_000)).expect("write");
+        let mut c = env.cmd(&["backup", "--host", "h"]);
+        c.arg("src").current_dir(env.dir.path());
+        common::run_cmd(&mut c).ok();
+    }
+    let size = |env: &Env| -> u64 {
+        fn walk(p: &std::path::Path) -> u64 {
+            fs::read_dir(p)
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| {
+                            let m = e.metadata().expect("stat");
+                            if m.is_dir() { walk(&e.path()) } else { m.len() }
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        walk(&env.repo.join("data"))
+    };
+    let before = size(&env);
+    let r = forget(&env, &["--keep-last", "1", "--prune", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(size(&env), before, "--dry-run changed the vault");
+    let r = forget(&env, &["--keep-last", "1", "--prune"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let after = size(&env);
+    assert!(
+        before - after >= 2 * 300_000,
+        "prune freed {} of the 600 kB only the removed snapshots had",
+        before - after
+    );
+    assert_eq!(env.restic(&["check", "--read-data"]).code, 0);
+    // Nothing removed: no prune either.
+    let r = forget(&env, &["--keep-last", "5", "--prune"]);
+    assert!(r.stdout.contains("nothing to prune"), "{}", r.stdout);
+}

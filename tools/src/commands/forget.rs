@@ -11,13 +11,15 @@ use serde::Serialize;
 use vaultfs::Id;
 use vaultfs::backend::FileType;
 use vaultfs::forget::{self, Decision, GroupKey};
-use vaultfs::repo::lock;
+use vaultfs::prune;
+use vaultfs::repo::{Repository, lock};
 use vaultfs::snapshot::select::SnapshotFilter;
 use vaultfs::snapshot::{Snapshot, find_snapshot, load_snapshots};
 
 use crate::exit::Outcome;
 use crate::output::{self, Table};
 use crate::plan::{ForgetPlan, Global};
+use crate::progress::CheckBar;
 
 /// A snapshot in `--json` output (restic's fields plus ids).
 #[derive(Serialize)]
@@ -122,7 +124,9 @@ pub fn run(global: &Global, plan: &ForgetPlan) -> Result<Outcome> {
                 remove.len()
             ))?;
         }
-        return Ok(Outcome::Ok);
+        // The prune would see the removed snapshots still there: what it
+        // shows is what a prune now would do, as restic's dry run.
+        return prune_after(global, &repo, plan, &remove);
     }
     for id in &remove {
         repo.backend()
@@ -135,6 +139,38 @@ pub fn run(global: &Global, plan: &ForgetPlan) -> Result<Outcome> {
     if text && plan.ids.is_empty() && !remove.is_empty() {
         let s = if remove.len() == 1 { "" } else { "s" };
         output::line(format!("removed {} snapshot{s}", remove.len()))?;
+    }
+    prune_after(global, &repo, plan, &remove)
+}
+
+/// `--prune`: prunes under the lock already held, if snapshots were (or
+/// would be) removed. With `--json` the prune report follows the groups
+/// as a second JSON document on its own line.
+fn prune_after(
+    global: &Global,
+    repo: &Arc<Repository>,
+    plan: &ForgetPlan,
+    removed: &[Id],
+) -> Result<Outcome> {
+    let Some(opts) = &plan.prune else {
+        return Ok(Outcome::Ok);
+    };
+    if removed.is_empty() {
+        if global.output.text() {
+            output::line("no snapshot removed: nothing to prune")?;
+        }
+        return Ok(Outcome::Ok);
+    }
+    let bar = CheckBar::new(&global.output, None, None);
+    let result = prune::prune(repo, opts, &bar);
+    bar.finish();
+    let report = result.context("prune")?;
+    if global.output.json {
+        output::json(&report)?;
+    } else if global.output.text() {
+        for l in crate::commands::prune::text(&report) {
+            output::line(l)?;
+        }
     }
     Ok(Outcome::Ok)
 }

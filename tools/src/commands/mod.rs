@@ -12,6 +12,7 @@ pub mod init;
 pub mod key;
 pub mod ls;
 pub mod mount;
+pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod snapshots;
@@ -45,6 +46,7 @@ pub fn dispatch(plan: &Plan) -> Result<Outcome> {
         Command::Check(o) => check::run(g, o),
         Command::RepairIndex(o) => repair::index(g, o),
         Command::RepairSnapshots(o) => repair::snapshots(g, o),
+        Command::Prune(o) => prune::run(g, o),
         Command::Generate(p) => generate::run(p),
     }
 }
