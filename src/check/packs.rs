@@ -164,7 +164,9 @@ impl PackCheck<'_> {
             }
             let read = skip(reader, &mut hasher, &mut piece, start - pos).and_then(|()| {
                 buf.clear();
-                // Into the spare capacity: no zero-filling of every blob.
+                // Into the spare capacity, reserved at once: no zero-filling
+                // of every blob, no growing in steps.
+                buf.reserve(b.length as usize);
                 let want = u64::from(b.length);
                 let n = reader.take(want).read_to_end(&mut buf)?;
                 if n as u64 == want {

@@ -5,23 +5,33 @@
 #
 #   tools/bench/check-bench.sh
 #
-# The vault is made once by `vaultfs backup` of 1.7 GiB of AES-CTR keystream
-# (incompressible, stored as is) and 1 GiB of generated text (zstd shrinks
-# it), so both tools read the same packs: ~2 GiB of repository bytes. Each
+# The vault is made once by `vaultfs backup`, so both tools read the same
+# packs (~2 GiB of repository bytes), from one of two datasets:
+#   DATASET=random (default): 1.7 GiB of AES-CTR keystream (incompressible,
+#     stored as is, large blobs) and 1 GiB of generated text;
+#   DATASET=usr: a 3 GiB sample of /usr/share and /usr/lib (programs,
+#     libraries, documentation: compressible, many small files and blobs)
+#     and 400 MiB of keystream, as tools/bench/make-dataset.sh samples.
+# Each
 # of ROUNDS interleaved rounds (the order alternates) reads the whole vault
 # twice to warm the page cache, then runs each tool under
 # /usr/bin/time -f '%e %U %S %M'. Prints per tool the median wall time,
 # MB/s (repository bytes / wall), CPU seconds (user + sys), peak RSS, and
 # the vaultfs/restic ratios.
 #
-# Environment: ROUNDS=5  BENCH=${TMPDIR:-/tmp}/vaultfs-check-bench
+# Environment: ROUNDS=5  DATASET=random|usr  BENCH=${TMPDIR:-/tmp}/vaultfs-check-bench[-usr]
 #   VAULTFS_BIN=<repo>/target/release/vaultfs  RESTIC_BIN=restic
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 ROUNDS=${ROUNDS:-5}
-BENCH=${BENCH:-${TMPDIR:-/tmp}/vaultfs-check-bench}
+DATASET=${DATASET:-random}
+case $DATASET in
+    random) BENCH=${BENCH:-${TMPDIR:-/tmp}/vaultfs-check-bench} ;;
+    usr) BENCH=${BENCH:-${TMPDIR:-/tmp}/vaultfs-check-bench-usr} ;;
+    *) echo "DATASET must be random or usr" >&2; exit 2 ;;
+esac
 VAULTFS_BIN=${VAULTFS_BIN:-$top/target/release/vaultfs}
 RESTIC_BIN=${RESTIC_BIN:-restic}
 if [ ! -x "$VAULTFS_BIN" ]; then
@@ -38,12 +48,18 @@ export XDG_STATE_HOME=$BENCH/state
 if [ ! -f "$repo/config" ]; then
     src=$BENCH/src
     rm -rf "$src" "$repo" && mkdir -p "$src/random" "$src/text"
-    for i in $(seq 0 16); do
+    if [ "$DATASET" = usr ]; then
+        python3 "$here/dataset.py" sample "$src/usr" check-bench $((3 << 30)) /usr/share /usr/lib
+        nrandom=3
+    else
+        nrandom=16
+    fi
+    for i in $(seq 0 "$nrandom"); do
         # openssl ends on SIGPIPE when head has enough: not a failure.
         (openssl enc -aes-256-ctr -nosalt -pass pass:"check-bench-$i" \
             -in /dev/zero 2>/dev/null || true) | head -c $((100 << 20)) > "$src/random/r$i.bin"
     done
-    python3 - "$src/text" <<'PY'
+    [ "$DATASET" = usr ] || python3 - "$src/text" <<'PY'
 import os, random, sys
 rng = random.Random(7)
 words = ("vault snapshot chunk pack index tree blob restore backup the of and "
