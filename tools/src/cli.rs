@@ -498,10 +498,16 @@ pub struct RestoreArgs {
     #[arg(
         short = 't',
         long = "target",
-        required_unless_present_any = ["archive", "pipe_to"],
+        required_unless_present_any = ["archive", "pipe_to", "to_original"],
         value_name = "DIR"
     )]
     pub target: Option<PathBuf>,
+
+    /// Restore to where the files were backed up from: the whole snapshot
+    /// into `/`, a directory into its own path, a file into its directory
+    /// (with --overwrite deciding about files that exist there).
+    #[arg(long, conflicts_with_all = ["target", "archive", "pipe_to", "raw"])]
+    pub to_original: bool,
 
     /// Write the selected tree into an archive instead of a directory:
     /// OUT ending in .tar (POSIX pax), .tar.gz or .tgz, or .zip; `-` writes

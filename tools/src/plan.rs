@@ -325,6 +325,8 @@ pub struct RestorePlan {
     pub archive: Option<ArchivePlan>,
     /// `--pipe-to`: write to a command's standard input.
     pub pipe_to: Option<String>,
+    /// `--to-original`: the target is where the restored path came from.
+    pub to_original: bool,
 }
 
 /// `restore --archive OUT`.
@@ -850,7 +852,11 @@ fn restore(a: cli::RestoreArgs) -> Result<RestorePlan> {
     {
         bail!("--pipe-to needs a command");
     }
-    let target = a.target.clone().unwrap_or_default();
+    // --to-original: the real target is known once the path is resolved.
+    let target = match a.to_original {
+        true => std::path::PathBuf::from("/"),
+        false => a.target.clone().unwrap_or_default(),
+    };
     if archive.is_none() && a.pipe_to.is_none() && target.as_os_str().is_empty() {
         bail!("--target must not be empty");
     }
@@ -881,6 +887,7 @@ fn restore(a: cli::RestoreArgs) -> Result<RestorePlan> {
         raw: a.raw,
         archive,
         pipe_to: a.pipe_to,
+        to_original: a.to_original,
     })
 }
 

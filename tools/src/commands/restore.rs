@@ -6,6 +6,7 @@
 //! then fails with status 1. Entries restored without some metadata
 //! (owners, extended attributes, devices) are warnings: status 3.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -18,7 +19,7 @@ use vaultfs::snapshot::walk::{resolve_path, write_file_content};
 
 use crate::exit::Outcome;
 use crate::output;
-use crate::plan::{ArchivePlan, Global, RestorePlan};
+use crate::plan::{ArchivePlan, Global, RestorePlan, SnapshotPath};
 use crate::progress::RestoreBar;
 
 /// The `--json` summary line (restic's `message_type` plus our counters).
@@ -33,6 +34,29 @@ struct JsonSummary<'a> {
 }
 
 /// Runs the restore.
+/// `--to-original`: where the restored path came from. The whole snapshot
+/// goes into `/`; a directory's contents into its own path; a file into
+/// its directory (restore puts a directory's contents, and a file itself,
+/// into the target).
+fn original_target(source: &SnapshotPath, target: &crate::open::Target) -> Result<PathBuf> {
+    let node = match target {
+        crate::open::Target::Node(node) => node,
+        crate::open::Target::Tree(_) => bail!(
+            "--to-original restores what was backed up, not files inside disk images: \
+             give --target"
+        ),
+    };
+    let path = Path::new(&source.path);
+    if !source.explicit_path || source.path == "/" {
+        return Ok(PathBuf::from("/"));
+    }
+    Ok(if node.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().unwrap_or(Path::new("/")).to_path_buf()
+    })
+}
+
 pub fn run(global: &Global, plan: &RestorePlan) -> Result<Outcome> {
     let out = &global.output;
     let repo = Arc::new(crate::open::repository(global)?);
@@ -49,7 +73,11 @@ pub fn run(global: &Global, plan: &RestorePlan) -> Result<Outcome> {
     }
     let (id, snap, source) =
         crate::open::snapshot_target(&repo, &plan.source, &plan.selection, &global.fs)?;
-    let opts = &plan.options;
+    let mut original = plan.options.clone();
+    if plan.to_original {
+        original.target = original_target(&plan.source, &source)?;
+    }
+    let opts = &original;
     let target = opts.target.display().to_string();
     if out.text() {
         let path = if plan.source.explicit_path {
