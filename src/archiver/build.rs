@@ -160,28 +160,73 @@ pub fn backup(
     }
     let walker_summary = std::mem::take(&mut w.summary);
     let warnings = std::mem::take(&mut w.warnings);
-    let stats = saver.finish()?;
-
     let mut s = walker_summary;
+    s.total_files_processed = s.files_new + s.files_changed + s.files_unmodified;
+    let spec = SnapshotSpec {
+        tree,
+        paths,
+        host,
+        excludes: opts.excludes.clone(),
+        tags: opts.tags.clone(),
+        start: start_time,
+    };
+    save_snapshot(
+        repo,
+        saver,
+        &mut s,
+        parent.as_ref().map(|(id, _)| *id),
+        spec,
+        started,
+    )?;
+    s.warnings = warnings;
+    Ok(s)
+}
+
+/// What a new snapshot records besides the backup's counters.
+pub(crate) struct SnapshotSpec {
+    /// The root tree.
+    pub tree: Id,
+    /// The backed-up paths.
+    pub paths: Vec<String>,
+    /// The host name.
+    pub host: String,
+    /// The exclude patterns.
+    pub excludes: Vec<String>,
+    /// The tags.
+    pub tags: Vec<String>,
+    /// When the backup started.
+    pub start: chrono::DateTime<chrono::FixedOffset>,
+}
+
+/// The last step of every kind of backup: flushes the saver, counts its
+/// blobs into `s`, and writes the snapshot; `s` gets the snapshot's id and
+/// the backup's duration.
+pub(crate) fn save_snapshot(
+    repo: &Repository,
+    saver: BlobSaver,
+    s: &mut BackupSummary,
+    parent: Option<Id>,
+    spec: SnapshotSpec,
+    started: Instant,
+) -> Result<()> {
+    let stats = saver.finish()?;
     s.data_blobs = stats.data_blobs;
     s.tree_blobs = stats.tree_blobs;
     s.data_added = stats.data_added;
     s.data_added_packed = stats.data_added_packed;
-    s.total_files_processed = s.files_new + s.files_changed + s.files_unmodified;
-    s.parent = parent.as_ref().map(|(id, _)| *id);
+    s.parent = parent;
     let snap = new_snapshot(
-        &s,
-        tree,
-        paths,
-        host,
-        opts.excludes.clone(),
-        opts.tags.clone(),
-        start_time,
+        s,
+        spec.tree,
+        spec.paths,
+        spec.host,
+        spec.excludes,
+        spec.tags,
+        spec.start,
     );
     s.snapshot_id = repo.save_unpacked(FileType::Snapshot, &snap)?;
     s.duration_secs = started.elapsed().as_secs_f64();
-    s.warnings = warnings;
-    Ok(s)
+    Ok(())
 }
 
 /// The snapshot of a backup that started at `start` and made `tree`, with

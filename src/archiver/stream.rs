@@ -22,7 +22,6 @@ use chrono::Local;
 
 use super::pipeline::{self, Collector, FileContent, Outcome, Shared};
 use super::{BackupOptions, BackupSummary, ParentChoice, Progress};
-use crate::backend::FileType;
 use crate::chunker::ChunkerParams;
 use crate::error::{Error, ErrorKind, Result};
 use crate::repo::Repository;
@@ -307,24 +306,17 @@ pub fn backup_stream(
         Some(_) => summary.dirs_changed = 1,
         None => summary.dirs_new = 1,
     }
-    let stats = saver.finish()?;
-    summary.data_blobs = stats.data_blobs;
-    summary.tree_blobs = stats.tree_blobs;
-    summary.data_added = stats.data_added;
-    summary.data_added_packed = stats.data_added_packed;
     summary.total_files_processed = 1;
-    summary.parent = parent.as_ref().map(|(id, _)| *id);
-    let snap = super::build::new_snapshot(
-        &summary,
+    let spec = super::build::SnapshotSpec {
         tree,
         paths,
         host,
-        Vec::new(),
-        opts.tags.clone(),
-        start_time,
-    );
-    summary.snapshot_id = repo.save_unpacked(FileType::Snapshot, &snap)?;
-    summary.duration_secs = started.elapsed().as_secs_f64();
+        excludes: Vec::new(),
+        tags: opts.tags.clone(),
+        start: start_time,
+    };
+    let parent_id = parent.as_ref().map(|(id, _)| *id);
+    super::build::save_snapshot(repo, saver, &mut summary, parent_id, spec, started)?;
     if let Some(r) = report.as_ref().filter(|r| r.stderr_bytes > 0) {
         summary.warnings.push(format!(
             "the command `{}` wrote {} bytes on standard error",
