@@ -202,21 +202,9 @@ impl Subset {
             let p: f64 = p.trim().parse().ok()?;
             return (p > 0.0 && p <= 100.0).then_some(Subset::Percent(p));
         }
-        let (digits, mult) = match s.char_indices().last()? {
-            (i, c) if c.is_ascii_alphabetic() => {
-                let m: u64 = match c.to_ascii_uppercase() {
-                    'K' => 1 << 10,
-                    'M' => 1 << 20,
-                    'G' => 1 << 30,
-                    'T' => 1 << 40,
-                    _ => return None,
-                };
-                (&s[..i], m)
-            }
-            _ => (s, 1),
-        };
-        let n: u64 = digits.trim().parse().ok()?;
-        n.checked_mul(mult).filter(|&b| b > 0).map(Subset::Bytes)
+        crate::prune::parse_size(s)
+            .filter(|&b| b > 0)
+            .map(Subset::Bytes)
     }
 
     /// The packs (with sizes) this subset selects, sorted by id.
